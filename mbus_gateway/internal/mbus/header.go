@@ -1,0 +1,109 @@
+package mbus
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Header is the data header of a variable data response (EN 13757-3,
+// clause 6: long header 12 bytes, short header 4 bytes).
+type Header struct {
+	ID           string // identification number, 8 digits as printed
+	Manufacturer string // three upper-case letters (EN 62056-21 flag code)
+	Version      byte
+	Medium       Medium
+	AccessNumber byte
+	Status       byte
+	Signature    uint16
+	// Address is the secondary address; zero for short headers.
+	Address SecondaryAddress
+}
+
+// Status bits of the header (EN 13757-3, table 10).
+const (
+	StatusAppBusy       = 0x01
+	StatusAppError      = 0x02
+	StatusAppMask       = 0x03
+	StatusPowerLow      = 0x04
+	StatusPermanentErr  = 0x08
+	StatusTemporaryErr  = 0x10
+	StatusManufacturer1 = 0x20
+	StatusManufacturer2 = 0x40
+	StatusManufacturer3 = 0x80
+)
+
+// ManufacturerName turns the 15-bit manufacturer field into three letters:
+// each letter is 5 bits, 'A' = 1 (EN 13757-3, clause 6.3.3).
+func ManufacturerName(code uint16) string {
+	b := [3]byte{
+		byte(code>>10&0x1F) + 64,
+		byte(code>>5&0x1F) + 64,
+		byte(code&0x1F) + 64,
+	}
+	for _, c := range b {
+		if c < 'A' || c > 'Z' {
+			return fmt.Sprintf("@%04X", code)
+		}
+	}
+	return string(b[:])
+}
+
+// ManufacturerCode is the inverse of ManufacturerName for three letters A-Z.
+func ManufacturerCode(name string) (uint16, error) {
+	if len(name) != 3 {
+		return 0, fmt.Errorf("manufacturer %q: want three letters", name)
+	}
+	var code uint16
+	for i := range 3 {
+		c := name[i]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c < 'A' || c > 'Z' {
+			return 0, fmt.Errorf("manufacturer %q: want letters A-Z", name)
+		}
+		code = code<<5 | uint16(c-64)
+	}
+	return code, nil
+}
+
+const (
+	longHeaderLen  = 12
+	shortHeaderLen = 4
+)
+
+// decodeLongHeader reads the 12-byte header of CI 0x72/0x76.
+func decodeLongHeader(b []byte) (Header, error) {
+	if len(b) < longHeaderLen {
+		return Header{}, fmt.Errorf("long header needs %d bytes, have %d: %w", longHeaderLen, len(b), ErrTruncated)
+	}
+	var h Header
+	copy(h.Address[:], b[:8])
+	h.ID = h.Address.ID()
+	h.Manufacturer = ManufacturerName(h.Address.ManufacturerCode())
+	h.Version = b[6]
+	h.Medium = Medium(b[7])
+	h.AccessNumber = b[8]
+	h.Status = b[9]
+	h.Signature = binary.LittleEndian.Uint16(b[10:12])
+	return h, nil
+}
+
+// decodeShortHeader reads the 4-byte header of CI 0x7A.
+func decodeShortHeader(b []byte) (Header, error) {
+	if len(b) < shortHeaderLen {
+		return Header{}, fmt.Errorf("short header needs %d bytes, have %d: %w", shortHeaderLen, len(b), ErrTruncated)
+	}
+	return Header{
+		AccessNumber: b[0],
+		Status:       b[1],
+		Signature:    binary.LittleEndian.Uint16(b[2:4]),
+	}, nil
+}
+
+// encodeLongHeader appends the 12-byte long header of h to dst.
+func encodeLongHeader(dst []byte, h Header) []byte {
+	dst = append(dst, h.Address[:6]...)
+	dst = append(dst, h.Version, byte(h.Medium), h.AccessNumber, h.Status)
+	return binary.LittleEndian.AppendUint16(dst, h.Signature)
+}

@@ -1,0 +1,111 @@
+package mbus
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Function is the function field of a DIF (EN 13757-3, table 5).
+type Function uint8
+
+const (
+	FuncInstantaneous Function = iota
+	FuncMaximum
+	FuncMinimum
+	FuncValueDuringError
+)
+
+func (f Function) String() string {
+	switch f {
+	case FuncInstantaneous:
+		return "instantaneous"
+	case FuncMaximum:
+		return "maximum"
+	case FuncMinimum:
+		return "minimum"
+	case FuncValueDuringError:
+		return "value_during_error"
+	}
+	return "function_" + strconv.Itoa(int(f))
+}
+
+// MarshalText makes Function a JSON string.
+func (f Function) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// ValueKind tells which field of a Value holds the value.
+type ValueKind uint8
+
+const (
+	KindNone     ValueKind = iota // no data (data field 0x0 or a filler)
+	KindNumber                    // Num, already scaled into the record's unit
+	KindText                      // Text (plain-text, ASCII or BCD with error digits)
+	KindDate                      // Time, date only (type G)
+	KindDateTime                  // Time, date and time (types F, I; J is time only)
+	KindTime                      // Time, time of day only (type J)
+	KindBytes                     // Bytes (binary, manufacturer specific)
+)
+
+// Value is the decoded data field of a record.
+type Value struct {
+	Kind  ValueKind
+	Num   float64
+	Text  string
+	Time  time.Time // meter local time, stored as UTC wall clock
+	Bytes []byte
+}
+
+// String formats v the way the JSON output does, without quotes.
+func (v Value) String() string {
+	switch v.Kind {
+	case KindNumber:
+		return strconv.FormatFloat(v.Num, 'f', -1, 64)
+	case KindText:
+		return v.Text
+	case KindDate:
+		return v.Time.Format(time.DateOnly)
+	case KindDateTime:
+		return v.Time.Format("2006-01-02T15:04:05")
+	case KindTime:
+		return v.Time.Format(time.TimeOnly)
+	case KindBytes:
+		return hex.EncodeToString(v.Bytes)
+	}
+	return ""
+}
+
+// MarshalJSON writes numbers as JSON numbers, everything else as strings
+// (dates in ISO 8601, binary as lower-case hex) and KindNone as null.
+func (v Value) MarshalJSON() ([]byte, error) {
+	switch v.Kind {
+	case KindNone:
+		return []byte("null"), nil
+	case KindNumber:
+		return json.Marshal(v.Num)
+	}
+	return json.Marshal(v.String())
+}
+
+// Record is one data record of a variable data structure (EN 13757-3,
+// clause 6.3): the data information block (DIF + DIFEs), the value
+// information block (VIF + VIFEs) and the data, decoded and scaled.
+type Record struct {
+	// Key is stable for a meter model and unique within a telegram: the
+	// quantity with suffixes for function, storage, tariff and subunit
+	// where those are not the defaults.
+	Key      string
+	Function Function
+	Storage  uint64
+	Tariff   uint32
+	Subunit  uint32
+	// Quantity is a snake_case name such as "energy", "volume",
+	// "flow_temperature", "fabrication_number".
+	Quantity string
+	// Unit uses Home Assistant spellings ("kWh", "m³", "°C"), empty if none.
+	Unit  string
+	Value Value
+	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes.
+	DIF []byte
+	VIF []byte
+}
