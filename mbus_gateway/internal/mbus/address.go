@@ -86,3 +86,47 @@ func (a SecondaryAddress) Matches(addr SecondaryAddress) bool {
 	}
 	return a[7] == 0xFF || a[7] == addr[7]
 }
+
+// Address names one meter on the bus: a primary address (0-250) or a
+// secondary address (16 hex digits, no wildcards).
+type Address struct {
+	Primary     byte
+	Secondary   SecondaryAddress
+	IsSecondary bool
+}
+
+// ParseAddress reads "0"…"250" or a 16-hex-digit secondary address.
+func ParseAddress(s string) (Address, error) {
+	if len(s) == 16 {
+		sa, err := ParseSecondaryAddress(s)
+		if err != nil {
+			return Address{}, err
+		}
+		if sa.IsPattern() {
+			return Address{}, fmt.Errorf("address %q: wildcards (F) select several meters; give the full secondary address", s)
+		}
+		return Address{Secondary: sa, IsSecondary: true}, nil
+	}
+	if s == "" || len(s) > 3 {
+		return Address{}, fmt.Errorf("address %q: want a primary address 0-250 or 16 hex digits", s)
+	}
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return Address{}, fmt.Errorf("address %q: want a primary address 0-250 or 16 hex digits", s)
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > AddrMaxPrimary {
+		return Address{}, fmt.Errorf("address %q: primary addresses go from 0 to %d", s, AddrMaxPrimary)
+	}
+	return Address{Primary: byte(n)}, nil
+}
+
+// String gives the form ParseAddress reads.
+func (a Address) String() string {
+	if a.IsSecondary {
+		return a.Secondary.String()
+	}
+	return fmt.Sprint(a.Primary)
+}

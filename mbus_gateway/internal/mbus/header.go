@@ -8,15 +8,15 @@ import (
 // Header is the data header of a variable data response (EN 13757-3,
 // clause 6: long header 12 bytes, short header 4 bytes).
 type Header struct {
-	ID           string // identification number, 8 digits as printed
-	Manufacturer string // three upper-case letters (EN 62056-21 flag code)
-	Version      byte
-	Medium       Medium
-	AccessNumber byte
-	Status       byte
-	Signature    uint16
+	ID           string `json:"id"`           // identification number, 8 digits as printed
+	Manufacturer string `json:"manufacturer"` // three upper-case letters (EN 62056-21 flag code)
+	Version      byte   `json:"version"`
+	Medium       Medium `json:"medium"`
+	AccessNumber byte   `json:"access_number"`
+	Status       byte   `json:"status"`
+	Signature    uint16 `json:"signature"`
 	// Address is the secondary address; zero for short headers.
-	Address SecondaryAddress
+	Address SecondaryAddress `json:"-"`
 }
 
 // Status bits of the header (EN 13757-3, table 10).

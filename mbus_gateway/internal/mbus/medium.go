@@ -59,3 +59,14 @@ func (m Medium) String() string {
 
 // MarshalText makes Medium a JSON string.
 func (m Medium) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads the names String gives, including "reserved_0xNN".
+func (m *Medium) UnmarshalText(b []byte) error {
+	for i := range 256 {
+		if Medium(i).String() == string(b) {
+			*m = Medium(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown medium %q", b)
+}

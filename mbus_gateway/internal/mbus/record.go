@@ -3,6 +3,7 @@ package mbus
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -94,18 +95,67 @@ type Record struct {
 	// Key is stable for a meter model and unique within a telegram: the
 	// quantity with suffixes for function, storage, tariff and subunit
 	// where those are not the defaults.
-	Key      string
-	Function Function
-	Storage  uint64
-	Tariff   uint32
-	Subunit  uint32
+	Key      string   `json:"key"`
+	Function Function `json:"function"`
+	Storage  uint64   `json:"storage"`
+	Tariff   uint32   `json:"tariff"`
+	Subunit  uint32   `json:"subunit"`
 	// Quantity is a snake_case name such as "energy", "volume",
 	// "flow_temperature", "fabrication_number".
-	Quantity string
+	Quantity string `json:"quantity"`
 	// Unit uses Home Assistant spellings ("kWh", "m³", "°C"), empty if none.
-	Unit  string
-	Value Value
+	Unit  string `json:"unit"`
+	Value Value  `json:"value"`
 	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes.
-	DIF []byte
-	VIF []byte
+	DIF HexBytes `json:"dif"`
+	VIF HexBytes `json:"vif"`
+}
+
+// HexBytes is a byte slice that reads and writes as lower-case hex text.
+type HexBytes []byte
+
+// MarshalText writes lower-case hex.
+func (h HexBytes) MarshalText() ([]byte, error) {
+	return []byte(hex.EncodeToString(h)), nil
+}
+
+// UnmarshalText reads hex.
+func (h *HexBytes) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	if err != nil {
+		return fmt.Errorf("hex bytes: %w", err)
+	}
+	*h = v
+	return nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote. Strings come back as
+// KindText: the JSON form does not say whether a string was a date.
+func (v *Value) UnmarshalJSON(b []byte) error {
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		return fmt.Errorf("record value: %w", err)
+	}
+	switch t := x.(type) {
+	case nil:
+		*v = Value{}
+	case float64:
+		*v = Value{Kind: KindNumber, Num: t}
+	case string:
+		*v = Value{Kind: KindText, Text: t}
+	default:
+		return fmt.Errorf("record value: want number, string or null, got %s", b)
+	}
+	return nil
+}
+
+// UnmarshalText reads the names String gives.
+func (f *Function) UnmarshalText(b []byte) error {
+	for c := FuncInstantaneous; c <= FuncValueDuringError; c++ {
+		if c.String() == string(b) {
+			*f = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown record function %q", b)
 }
