@@ -41,7 +41,7 @@ func MeterID(h mbus.Header, address string) string {
 	}
 	out := []byte(strings.ToLower(b.String()))
 	for i, c := range out {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
 			out[i] = '_'
 		}
 	}
