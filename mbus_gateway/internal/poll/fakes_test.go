@@ -1,0 +1,283 @@
+package poll
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// answer decides how the fake bus answers a read of addr started at
+// offset since (the test's start): how long the bus is busy, and the
+// result or error.
+type answer func(addr string, since time.Duration) (time.Duration, master.Result, error)
+
+// call is one read the fake bus served.
+type call struct {
+	addr       string
+	start, end time.Duration
+}
+
+// fakeBus is a bus of meters that answer as the test's answer function
+// says, taking (simulated) time.
+type fakeBus struct {
+	epoch  time.Time
+	answer answer
+
+	mu    sync.Mutex
+	calls []call
+
+	scanGate  chan struct{} // ScanPrimary waits for it to close
+	scanFound []master.Found
+}
+
+func (b *fakeBus) Read(ctx context.Context, addr mbus.Address) (master.Result, error) {
+	start := time.Since(b.epoch)
+	took, res, err := b.answer(addr.String(), start)
+	t := time.NewTimer(took)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		res, err = master.Result{}, ctx.Err()
+	}
+	b.mu.Lock()
+	b.calls = append(b.calls, call{addr: addr.String(), start: start, end: time.Since(b.epoch)})
+	b.mu.Unlock()
+	return res, err
+}
+
+func (b *fakeBus) ScanPrimary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error) {
+	progress(master.Progress{Done: 1, Total: 251})
+	select {
+	case <-b.scanGate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	progress(master.Progress{Done: 251, Total: 251, Found: len(b.scanFound)})
+	return b.scanFound, nil
+}
+
+func (b *fakeBus) ScanSecondary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error) {
+	progress(master.Progress{Done: 1})
+	return nil, nil
+}
+
+// starts returns the start offsets of the reads of addr.
+func (b *fakeBus) starts(addr string) []time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []time.Duration
+	for _, c := range b.calls {
+		if c.addr == addr {
+			out = append(out, c.start)
+		}
+	}
+	return out
+}
+
+// fakeSink records deliveries; fail, if set, refuses a delivery.
+type fakeSink struct {
+	epoch time.Time
+	fail  func(attempt int, since time.Duration) error
+
+	mu        sync.Mutex
+	attempts  []time.Duration
+	delivered []reading.Reading
+}
+
+func (s *fakeSink) Deliver(ctx context.Context, r reading.Reading) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	since := time.Since(s.epoch)
+	s.attempts = append(s.attempts, since)
+	if s.fail != nil {
+		if err := s.fail(len(s.attempts), since); err != nil {
+			return err
+		}
+	}
+	s.delivered = append(s.delivered, r)
+	return nil
+}
+
+func (s *fakeSink) readings() []reading.Reading {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]reading.Reading(nil), s.delivered...)
+}
+
+// availChange is one call of SetAvailability.
+type availChange struct {
+	meter  string
+	online bool
+	at     time.Duration
+}
+
+type fakeAvail struct {
+	epoch time.Time
+
+	mu     sync.Mutex
+	events []availChange
+}
+
+func (a *fakeAvail) SetAvailability(meter string, online bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, availChange{meter: meter, online: online, at: time.Since(a.epoch)})
+}
+
+// of returns the changes reported for meter.
+func (a *fakeAvail) of(meter string) []bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []bool
+	for _, e := range a.events {
+		if e.meter == meter {
+			out = append(out, e.online)
+		}
+	}
+	return out
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// harness wires a Poller to the fakes. Build it inside a synctest bubble
+// so that all offsets count from the bubble's start.
+type harness struct {
+	p     *Poller
+	bus   *fakeBus
+	sink  *fakeSink
+	avail *fakeAvail
+	reg   *prometheus.Registry
+	log   *syncBuffer
+	epoch time.Time
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newHarness(t *testing.T, opts Options, ans answer) *harness {
+	t.Helper()
+	now := time.Now()
+	h := &harness{
+		bus:   &fakeBus{epoch: now, answer: ans, scanGate: make(chan struct{})},
+		sink:  &fakeSink{epoch: now},
+		avail: &fakeAvail{epoch: now},
+		reg:   prometheus.NewRegistry(),
+		log:   &syncBuffer{},
+		epoch: now,
+	}
+	if opts.Jitter == 0 {
+		opts.Jitter = -1
+	}
+	if opts.Seed == 0 {
+		opts.Seed = 1
+	}
+	p, err := New(opts, h.bus, h.sink, h.avail, zerolog.New(h.log), h.reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.p = p
+	return h
+}
+
+// start runs the poller until stop.
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.p.Run(ctx) }()
+}
+
+// stop cancels Run and waits for it.
+func (h *harness) stop(t *testing.T) {
+	t.Helper()
+	h.cancel()
+	if err := <-h.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// sleepUntil advances the bubble's clock to offset d from the start.
+func (h *harness) sleepUntil(d time.Duration) {
+	time.Sleep(time.Until(h.epoch.Add(d)))
+}
+
+// meters gives n enabled meters at primary addresses 1…n.
+func meters(n int, interval time.Duration) []Meter {
+	ms := make([]Meter, n)
+	for i := range ms {
+		ms[i] = Meter{Address: mbus.Address{Primary: byte(i + 1)}, Interval: interval, Enabled: true}
+	}
+	return ms
+}
+
+// telegram is a heat meter's answer with the given record keys.
+func telegram(addr string, keys ...string) *mbus.Telegram {
+	n, _ := strconv.Atoi(addr)
+	t := &mbus.Telegram{
+		Header:   mbus.Header{ID: fmt.Sprintf("%08d", n), Manufacturer: "KAM", Medium: 0x04},
+		AppError: -1,
+	}
+	for i, k := range keys {
+		t.Records = append(t.Records, mbus.Record{Key: k, Quantity: k, Unit: "kWh",
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: float64(i + 1)}, DIF: mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06}})
+	}
+	return t
+}
+
+// good answers every read after took with one telegram.
+func good(took time.Duration) answer {
+	return func(addr string, _ time.Duration) (time.Duration, master.Result, error) {
+		return took, okResult(addr), nil
+	}
+}
+
+func okResult(addr string) master.Result {
+	return master.Result{Telegrams: []*mbus.Telegram{telegram(addr, "energy")}, Raw: [][]byte{{0x68, 0x03}}}
+}
+
+// timeoutErr is what the link layer gives when a meter stays silent.
+var timeoutErr = fmt.Errorf("read 2: %w", master.ErrTimeout)
+
+// secs turns whole seconds into durations.
+func secs(ss ...float64) []time.Duration {
+	out := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		out[i] = time.Duration(s * float64(time.Second))
+	}
+	return out
+}
+
+var zeroLog = zerolog.Nop()
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

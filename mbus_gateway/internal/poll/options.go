@@ -1,0 +1,151 @@
+// Package poll owns one M-Bus: a single goroutine reads the configured
+// meters on their own schedules, serves on-demand reads and scans in
+// between, keeps a circuit breaker per meter and backs off when the bus
+// itself (adapter, port, TCP converter) fails. Every reading goes to a
+// Sink (the outbox) and every change of a meter's availability to an
+// Availability reporter.
+//
+// M-Bus is half duplex with one master (EN 13757-2): two requests on the
+// wire at once would collide, so everything that touches the bus is queued
+// for the one goroutine that Run executes.
+package poll
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+)
+
+// Defaults used by New for zero fields of Options.
+const (
+	DefaultBaud              = 2400
+	DefaultFailureThreshold  = 3
+	DefaultBreakerBase       = 30 * time.Second
+	DefaultBreakerMaxBackoff = 30 * time.Minute
+	DefaultBusBackoffMin     = time.Second
+	DefaultBusBackoffMax     = time.Minute
+	DefaultReadTimeout       = time.Minute
+	DefaultShutdownGrace     = 5 * time.Second
+	DefaultJitter            = time.Second
+	DefaultStartSpread       = time.Minute
+	DefaultMaxPending        = 256
+)
+
+// Meter is one meter to poll.
+type Meter struct {
+	// ID is the meter identifier ("kam_06855817") when it is already
+	// known, e.g. from an earlier run; empty means it is learned from the
+	// first answer. It only names the meter until then.
+	ID      string
+	Address mbus.Address
+	// Name is the user's name for the meter, empty if none.
+	Name string
+	// Interval is the poll period; it must be positive.
+	Interval time.Duration
+	// Baud is the meter's baud rate, used to estimate bus time; 0 means
+	// Options.Baud.
+	Baud    int
+	Enabled bool
+}
+
+// Options configure a Poller. Zero fields take the defaults above.
+type Options struct {
+	Meters []Meter
+	// Baud is the bus baud rate, used to estimate how long a read takes.
+	Baud int
+	// FailureThreshold is the number of consecutive failed polls that
+	// open a meter's breaker.
+	FailureThreshold int
+	// BreakerMaxBackoff caps the time an open breaker waits before its
+	// next probe (the first wait is the meter's interval, at least
+	// DefaultBreakerBase, and doubles after each failed probe).
+	BreakerMaxBackoff time.Duration
+	// BusBackoffMin and BusBackoffMax bound the wait after a transport
+	// error before the bus is used again; it doubles per failed attempt.
+	BusBackoffMin, BusBackoffMax time.Duration
+	// ReadTimeout bounds one read of one meter (all its telegrams). The
+	// link layer has its own per-frame timeouts; this is a safety net.
+	ReadTimeout time.Duration
+	// ShutdownGrace is how long a read in flight may continue after Run's
+	// context is cancelled, so the frame on the wire is finished.
+	ShutdownGrace time.Duration
+	// Jitter is the upper bound of a random delay added to every due time
+	// (capped at a tenth of the meter's interval) so that meters with equal
+	// intervals drift apart instead of queueing up. Negative disables it.
+	Jitter time.Duration
+	// Seed seeds the jitter; the same seed gives the same schedule. Zero
+	// picks a random seed.
+	Seed uint64
+	// StartSpread spreads the first reads: meter i of n is first due
+	// i/n of min(StartSpread, its interval) after start. Negative
+	// disables spreading.
+	StartSpread time.Duration
+	// MaxPending bounds the readings kept in memory while the sink fails;
+	// beyond it the oldest are dropped, counted and logged.
+	MaxPending int
+	// BusError classifies an error of the bus as a failure of the bus
+	// itself (true) rather than of one meter; nil means IsBusError.
+	BusError func(error) bool
+}
+
+// withDefaults fills zero fields; it is the one place defaults live.
+func (o Options) withDefaults() Options {
+	setDefault(&o.Baud, DefaultBaud)
+	setDefault(&o.FailureThreshold, DefaultFailureThreshold)
+	setDefault(&o.MaxPending, DefaultMaxPending)
+	setDefault(&o.BreakerMaxBackoff, DefaultBreakerMaxBackoff)
+	setDefault(&o.BusBackoffMin, DefaultBusBackoffMin)
+	setDefault(&o.BusBackoffMax, DefaultBusBackoffMax)
+	setDefault(&o.ReadTimeout, DefaultReadTimeout)
+	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
+	setDefault(&o.Jitter, DefaultJitter)
+	setDefault(&o.StartSpread, DefaultStartSpread)
+	if o.BusError == nil {
+		o.BusError = IsBusError
+	}
+	return o
+}
+
+func setDefault[T int | time.Duration](p *T, def T) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+// validate reports every problem of the options at once.
+func (o Options) validate() error {
+	var errs []error
+	if o.Baud < 0 {
+		errs = append(errs, fmt.Errorf("baud %d: must be positive", o.Baud))
+	}
+	if o.FailureThreshold < 0 {
+		errs = append(errs, fmt.Errorf("failure threshold %d: must be positive", o.FailureThreshold))
+	}
+	if o.BusBackoffMax < o.BusBackoffMin {
+		errs = append(errs, fmt.Errorf("bus backoff: maximum %v is below minimum %v", o.BusBackoffMax, o.BusBackoffMin))
+	}
+	errs = append(errs, validateMeters(o.Meters))
+	return errors.Join(errs...)
+}
+
+// validateMeters checks every meter and that no address is listed twice.
+func validateMeters(ms []Meter) error {
+	var errs []error
+	seen := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		addr := m.Address.String()
+		if m.Interval <= 0 {
+			errs = append(errs, fmt.Errorf("meter %s: interval %v: must be positive", addr, m.Interval))
+		}
+		if m.Baud < 0 {
+			errs = append(errs, fmt.Errorf("meter %s: baud %d: must be positive", addr, m.Baud))
+		}
+		if seen[addr] {
+			errs = append(errs, fmt.Errorf("meter %s: address listed twice", addr))
+		}
+		seen[addr] = true
+	}
+	return errors.Join(errs...)
+}

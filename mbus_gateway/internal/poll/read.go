@@ -1,0 +1,249 @@
+package poll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+)
+
+// availEvent is a change of a meter's availability, reported after the
+// poller's lock is released.
+type availEvent struct {
+	meter  string
+	online bool
+}
+
+// ErrBusDown is the error of a scheduled read that was not attempted
+// because the bus was backing off after transport errors.
+var ErrBusDown = errors.New("bus down")
+
+// poll reads m once, updates its breaker and availability and delivers
+// the reading. Scheduled reads advance m's schedule; on-demand reads
+// leave it as it is.
+//
+// Breaker policy: a meter's breaker counts every failed poll, whatever
+// the cause, including slots that passed while the bus was backing off.
+// So a meter turns unavailable only after FailureThreshold of its own
+// polls brought no data, and an unplugged adapter makes every meter
+// unavailable in its own time, never at once. The bus backoff only
+// keeps the poller from hammering a vanished adapter: while it runs,
+// scheduled reads are counted as failures without touching the bus, and
+// when the bus works again every open breaker is probed straight away.
+func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (reading.Reading, error) {
+	now := time.Now()
+	p.mu.Lock()
+	if scheduled && !p.busUp && now.Before(p.busRetryAt) {
+		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, p.busLastErr)
+		ev := p.failedLocked(m, now, err, resultBusDown)
+		p.rescheduleLocked(m, now, true)
+		p.mu.Unlock()
+		p.emit(ev)
+		return reading.Reading{}, err
+	}
+	if scheduled {
+		m.breaker.Allow(now) // an open breaker whose wait is over lets this probe through
+	}
+	p.met.breaker.WithLabelValues(m.id).Set(float64(m.breaker.State()))
+	p.mu.Unlock()
+
+	opCtx, cancel := p.opContext(ctx)
+	start := time.Now()
+	res, err := p.bus.Read(opCtx, m.cfg.Address)
+	done := time.Now()
+	cancel()
+	p.met.duration.Observe(done.Sub(start).Seconds())
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Cut off by shutdown after the grace period: this says nothing
+		// about the meter or the bus.
+		return reading.Reading{}, fmt.Errorf("read %s: %w", m.addr, err)
+	}
+	var rd reading.Reading
+	var buildErr error
+	if err == nil {
+		rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+	}
+
+	p.mu.Lock()
+	p.busPolls++
+	p.noteBus(err, done)
+	m.lastRead = done
+	var ev []availEvent
+	var recovered bool
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read %s: %w", m.addr, err)
+		ev = p.failedLocked(m, done, err, p.failureResult(err))
+	case errors.Is(buildErr, ErrNoTelegram):
+		err = fmt.Errorf("read %s: %w", m.addr, buildErr)
+		ev = p.failedLocked(m, done, err, resultError)
+	default:
+		m.raw = cloneRaw(res.Raw)
+		m.decodeErr = ""
+		if res.DecodeErr != nil {
+			m.decodeErr = res.DecodeErr.Error()
+		}
+		recovered, ev = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
+		if buildErr != nil {
+			err = fmt.Errorf("read %s: %w", m.addr, buildErr)
+		}
+	}
+	p.rescheduleLocked(m, done, scheduled || recovered)
+	p.mu.Unlock()
+	p.emit(ev)
+	if err != nil {
+		return reading.Reading{}, err
+	}
+	p.deliver(ctx, rd)
+	return rd, nil
+}
+
+// failureResult names the kind of a failed read for the metrics.
+func (p *Poller) failureResult(err error) string {
+	switch {
+	case p.opts.BusError(err):
+		return resultBusError
+	case isTimeout(err):
+		return resultTimeout
+	}
+	return resultError
+}
+
+// failedLocked records a failed poll of m.
+func (p *Poller) failedLocked(m *meterState, now time.Time, err error, result string) []availEvent {
+	m.lastErr = err.Error()
+	opened := m.breaker.Failure(now)
+	p.met.polls.WithLabelValues(m.id, result).Inc()
+	p.met.breaker.WithLabelValues(m.id).Set(float64(m.breaker.State()))
+	p.log.Debug().Str("meter", m.id).Str("result", result).Err(err).Msg("poll failed")
+	if !opened {
+		return nil
+	}
+	p.log.Warn().Str("meter", m.id).Int("failures", m.breaker.Failures()).
+		Time("retry_at", m.breaker.RetryAt()).Err(err).Msg("meter not answering, breaker open")
+	return p.setAvailLocked(m, availOffline)
+}
+
+// answeredLocked records a poll that m answered. A meter that sent only
+// an application error report (buildErr) is alive but gave no reading.
+// It reports whether the breaker had been open.
+func (p *Poller) answeredLocked(m *meterState, rd *reading.Reading, took time.Duration, buildErr error, partial bool) (bool, []availEvent) {
+	recovered := m.breaker.Success()
+	if recovered {
+		p.log.Info().Str("meter", m.id).Msg("meter answering again, breaker closed")
+	}
+	if rd.Meter != m.id {
+		p.renameLocked(m, rd.Meter)
+	}
+	result := resultOK
+	switch {
+	case buildErr != nil:
+		result, m.lastErr = resultAppError, buildErr.Error()
+	default:
+		if partial {
+			result = resultPartial
+		}
+		m.lastErr = ""
+		m.lastSuccess = rd.Time
+		m.readTime = took
+		last := *rd
+		last.Records = cloneRecords(rd.Records)
+		m.last = &last
+		p.met.setLastSuccess(m.id, rd.Time)
+		p.checkLoad("measured read times")
+	}
+	p.met.polls.WithLabelValues(m.id, result).Inc()
+	p.met.breaker.WithLabelValues(m.id).Set(float64(BreakerClosed))
+	p.log.Debug().Str("meter", m.id).Str("result", result).Dur("took", took).Int("records", len(rd.Records)).Msg("poll")
+	return recovered, p.setAvailLocked(m, availOnline)
+}
+
+// renameLocked gives m the identifier its answer carries, e.g. when a
+// primary-addressed meter first tells its manufacturer and ID.
+func (p *Poller) renameLocked(m *meterState, id string) {
+	p.log.Info().Str("meter", id).Str("was", m.id).Str("address", m.addr).Msg("meter identified")
+	if p.byKey[m.id] == m && m.id != m.addr {
+		delete(p.byKey, m.id)
+	}
+	p.met.rename(m.id, id, m.breaker.State(), m.lastSuccess)
+	m.id = id
+	p.byKey[id] = m
+	// Availability was reported, if at all, under the old identifier.
+	m.avail = availUnknown
+}
+
+// setAvailLocked returns the event for a change of m's availability, or
+// nothing when it was already reported.
+func (p *Poller) setAvailLocked(m *meterState, a availability) []availEvent {
+	if m.avail == a {
+		return nil
+	}
+	m.avail = a
+	return []availEvent{{meter: m.id, online: a == availOnline}}
+}
+
+func (p *Poller) emit(ev []availEvent) {
+	for _, e := range ev {
+		p.avail.SetAvailability(e.meter, e.online)
+	}
+}
+
+// rescheduleLocked sets when m is due next after a poll that ended at
+// done. An open breaker decides alone; otherwise, if advance, the
+// schedule moves on to the next slot.
+func (p *Poller) rescheduleLocked(m *meterState, done time.Time, advance bool) {
+	if m.breaker.State() == BreakerOpen {
+		m.due = m.breaker.RetryAt()
+		return
+	}
+	if advance {
+		m.slot = nextSlot(m.slot, done, m.cfg.Interval)
+		m.due = m.slot.Add(p.jit.next(m.cfg.Interval))
+	}
+}
+
+// noteBus updates the bus state after an operation that ended at now
+// with err. Only transport errors count against the bus; a silent or
+// garbled meter proves the bus itself works.
+func (p *Poller) noteBus(err error, now time.Time) {
+	if err != nil && p.opts.BusError(err) {
+		p.busErrors++
+		p.busFails++
+		wait := p.opts.BusBackoffMin
+		for i := 1; i < p.busFails && wait < p.opts.BusBackoffMax; i++ {
+			wait *= 2
+		}
+		wait = min(wait, p.opts.BusBackoffMax)
+		p.busRetryAt = now.Add(wait)
+		p.busLastErr = err.Error()
+		if p.busUp {
+			p.log.Warn().Err(err).Dur("backoff", wait).Msg("bus down")
+		} else {
+			p.log.Debug().Err(err).Dur("backoff", wait).Msg("bus still down")
+		}
+		p.busUp = false
+		p.met.busUp.Set(0)
+		return
+	}
+	if p.busUp {
+		return
+	}
+	p.log.Info().Int("failed_attempts", p.busFails).Msg("bus up")
+	p.busUp, p.busFails = true, 0
+	p.met.busUp.Set(1)
+	for _, m := range p.meters {
+		if m.breaker.State() == BreakerOpen {
+			m.due = now
+		}
+	}
+}
+
+func cloneRaw(raw [][]byte) [][]byte {
+	out := make([][]byte, len(raw))
+	for i, r := range raw {
+		out[i] = cloneBytes(r)
+	}
+	return out
+}

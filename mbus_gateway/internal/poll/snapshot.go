@@ -1,0 +1,151 @@
+package poll
+
+import (
+	"encoding/hex"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+)
+
+// Bus states in BusStatus.State.
+const (
+	BusOK      = "ok"      // the last bus operation worked
+	BusBackoff = "backoff" // a transport error happened; waiting before the next try
+	BusDown    = "down"    // the wait is over, the next try has not succeeded yet
+)
+
+// Snapshot is a copy of the poller's state for /status and the status
+// page; it shares nothing with the poller.
+type Snapshot struct {
+	Bus  BusStatus  `json:"bus"`
+	Scan ScanStatus `json:"scan"`
+	Sink SinkStatus `json:"sink"`
+	// Load is the share of bus time the schedule needs (see
+	// EstimateReadTime); above 1 the intervals cannot all be kept.
+	Load   float64       `json:"bus_load"`
+	Meters []MeterStatus `json:"meters"`
+}
+
+// BusStatus describes the bus as a whole.
+type BusStatus struct {
+	State     string    `json:"state"`
+	Polls     uint64    `json:"polls"`
+	Errors    uint64    `json:"errors"`
+	LastError string    `json:"last_error,omitempty"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+}
+
+// ScanStatus describes the running or last scan.
+type ScanStatus struct {
+	Running   bool         `json:"running"`
+	Progress  ScanProgress `json:"progress"`
+	Started   time.Time    `json:"started,omitzero"`
+	Finished  time.Time    `json:"finished,omitzero"`
+	Found     int          `json:"found"`
+	LastError string       `json:"last_error,omitempty"`
+}
+
+// SinkStatus describes delivery to the outbox. Failures there are
+// serious (the outbox is the local database), so health checks should
+// look at Failing.
+type SinkStatus struct {
+	Failing       bool      `json:"failing"`
+	Pending       int       `json:"pending"`
+	Errors        uint64    `json:"errors"`
+	Dropped       uint64    `json:"dropped"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+}
+
+// MeterStatus describes one meter.
+type MeterStatus struct {
+	Address         string  `json:"address"`
+	Name            string  `json:"name,omitempty"`
+	Meter           string  `json:"meter"`
+	Manufacturer    string  `json:"manufacturer,omitempty"`
+	Medium          string  `json:"medium,omitempty"`
+	Enabled         bool    `json:"enabled"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// ReadSeconds is how long the last successful read took.
+	ReadSeconds float64   `json:"read_seconds,omitempty"`
+	LastRead    time.Time `json:"last_read,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Reading is the last good reading, nil before the first.
+	Reading *reading.Reading `json:"reading,omitempty"`
+	// Raw holds the telegrams of the last answer as hex.
+	Raw         []string     `json:"raw,omitempty"`
+	DecodeError string       `json:"decode_error,omitempty"`
+	LastError   string       `json:"last_error,omitempty"`
+	Failures    int          `json:"failures"`
+	Breaker     BreakerState `json:"breaker"`
+	NextDue     time.Time    `json:"next_due,omitzero"`
+}
+
+// Snapshot returns a copy of the current state.
+func (p *Poller) Snapshot() Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	s := Snapshot{
+		Bus: BusStatus{
+			State:     p.busState(now),
+			Polls:     p.busPolls,
+			Errors:    p.busErrors,
+			LastError: p.busLastErr,
+		},
+		Scan:   p.scan,
+		Sink:   p.sinkStatus,
+		Load:   busLoad(p.meters, p.opts.Baud),
+		Meters: make([]MeterStatus, 0, len(p.meters)),
+	}
+	if !p.busUp {
+		s.Bus.RetryAt = p.busRetryAt
+	}
+	s.Sink.Pending = len(p.pending)
+	for _, m := range p.meters {
+		s.Meters = append(s.Meters, m.status(p.effectiveDue(m, now)))
+	}
+	return s
+}
+
+func (p *Poller) busState(now time.Time) string {
+	switch {
+	case p.busUp:
+		return BusOK
+	case now.Before(p.busRetryAt):
+		return BusBackoff
+	}
+	return BusDown
+}
+
+// status copies m; the caller holds the poller's lock.
+func (m *meterState) status(nextDue time.Time) MeterStatus {
+	st := MeterStatus{
+		Address:         m.addr,
+		Name:            m.cfg.Name,
+		Meter:           m.id,
+		Enabled:         m.cfg.Enabled,
+		IntervalSeconds: m.cfg.Interval.Seconds(),
+		ReadSeconds:     m.readTime.Seconds(),
+		LastRead:        m.lastRead,
+		LastSuccess:     m.lastSuccess,
+		DecodeError:     m.decodeErr,
+		LastError:       m.lastErr,
+		Failures:        m.breaker.Failures(),
+		Breaker:         m.breaker.State(),
+	}
+	if m.cfg.Enabled {
+		st.NextDue = nextDue
+	}
+	if m.last != nil {
+		r := *m.last
+		r.Records = cloneRecords(r.Records)
+		st.Reading = &r
+		st.Manufacturer = r.Header.Manufacturer
+		st.Medium = r.Header.Medium.String()
+	}
+	for _, raw := range m.raw {
+		st.Raw = append(st.Raw, hex.EncodeToString(raw))
+	}
+	return st
+}
