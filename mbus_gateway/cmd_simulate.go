@@ -2,11 +2,135 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
 )
 
-func cmdSimulate(_ context.Context, _ []string, _ io.Reader, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "mbus-gateway: this command is not available yet")
-	return 1
+// simulateFlags are the flags of `mbus-gateway simulate`.
+type simulateFlags struct {
+	listen, bus, frames, link, logLevel string
+	baud                                int
+	delay                               time.Duration
+	set                                 map[string]bool // flags given on the command line
+}
+
+func parseSimulateFlags(args []string, stderr io.Writer) (simulateFlags, error) {
+	var f simulateFlags
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.listen, "listen", "", "where to serve: tcp://HOST:PORT or pty")
+	fs.StringVar(&f.bus, "bus", "", "bus file (YAML) with the meters")
+	fs.StringVar(&f.frames, "frames", "", "folder of .hex telegrams, one meter per file (NAME_1.hex, NAME_2.hex…: one meter)")
+	fs.StringVar(&f.link, "link", "", "with --listen pty: also make this symbolic link to the device")
+	fs.IntVar(&f.baud, "baud", 0, "pace answers at this baud rate (0: no pacing; default from the bus file)")
+	fs.DurationVar(&f.delay, "delay", sim.DefaultResponseDelay, "response delay of every meter (default from the bus file)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug logs every request and answer")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mbus-gateway simulate --listen tcp://HOST:PORT|pty [--bus FILE | --frames DIR] [--baud N] [--delay D]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	if f.listen != "pty" && !strings.HasPrefix(f.listen, "tcp://") {
+		errs = append(errs, fmt.Errorf("--listen %q: want tcp://HOST:PORT or pty", f.listen))
+	}
+	if f.link != "" && f.listen != "pty" {
+		errs = append(errs, errors.New("--link needs --listen pty"))
+	}
+	if (f.bus == "") == (f.frames == "") {
+		errs = append(errs, errors.New("give either --bus FILE or --frames DIR"))
+	}
+	if f.baud < 0 {
+		errs = append(errs, fmt.Errorf("--baud %d: must not be negative", f.baud))
+	}
+	if f.delay < 0 {
+		errs = append(errs, fmt.Errorf("--delay %v: must not be negative", f.delay))
+	}
+	if _, err := zerolog.ParseLevel(f.logLevel); err != nil || f.logLevel == "" {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel))
+	}
+	return f, errors.Join(errs...)
+}
+
+func cmdSimulate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	f, err := parseSimulateFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mbus-gateway simulate: %v\n", err)
+		return 1
+	}
+	if err := simulate(ctx, f, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "mbus-gateway simulate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func simulate(ctx context.Context, f simulateFlags, stdout, stderr io.Writer) error {
+	var setup sim.Setup
+	var err error
+	if f.bus != "" {
+		setup, err = sim.LoadBusFile(f.bus)
+	} else {
+		setup, err = sim.LoadFramesDir(f.frames)
+	}
+	if err != nil {
+		return err
+	}
+	if f.set["baud"] {
+		setup.Options.Baud = f.baud
+	}
+	if f.set["delay"] {
+		setup.Options.ResponseDelay = f.delay
+	}
+	level, _ := zerolog.ParseLevel(f.logLevel)
+	setup.Options.Log = zerolog.New(zerolog.ConsoleWriter{Out: stderr, NoColor: true}).
+		Level(level).With().Timestamp().Str("component", "sim").Logger()
+	bus, err := setup.NewBus()
+	if err != nil {
+		return err
+	}
+	if f.listen == "pty" {
+		p, err := bus.OpenPTY(ctx, f.link)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		printBus(stdout, p.Path(), bus)
+		<-ctx.Done()
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", strings.TrimPrefix(f.listen, "tcp://"))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	printBus(stdout, "tcp://"+ln.Addr().String(), bus)
+	return bus.ServeTCP(ctx, ln)
+}
+
+// printBus says where the bus is served and which meters are on it.
+func printBus(w io.Writer, where string, bus *sim.Bus) {
+	fmt.Fprintf(w, "listening on %s\n", where)
+	for _, m := range bus.Meters() {
+		fmt.Fprintf(w, "  primary %3d  secondary %s  telegrams %d  %s\n", m.Primary, m.Secondary, m.Telegrams, m.Name)
+	}
 }

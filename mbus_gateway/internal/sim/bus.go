@@ -1,0 +1,339 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+)
+
+// Defaults of Options, also used by bus files and the simulate command.
+const (
+	// DefaultResponseDelay is how long a meter takes to start its answer
+	// after the end of a request. EN 13757-2 allows 11 bit times to 330
+	// bit times + 50 ms; real meters typically answer within a few
+	// milliseconds to a few tens of milliseconds.
+	DefaultResponseDelay = 10 * time.Millisecond
+	// DefaultIdleTimeout bounds the wait for the rest of a partial request
+	// before its first byte is discarded as garbage.
+	DefaultIdleTimeout = 500 * time.Millisecond
+)
+
+// Options configure a Bus. The zero value is a bus without pacing and
+// without response delay, which suits tests that do not care about time.
+type Options struct {
+	// Baud paces answers at 11 bit times per byte; 0 sends at once.
+	Baud int
+	// ResponseDelay is the time from the end of a request to the start
+	// of an answer, for every meter (Meter.Delay adds to it).
+	ResponseDelay time.Duration
+	// IdleTimeout bounds the wait for the rest of a partial request;
+	// zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// Seed seeds the generator behind probabilistic faults.
+	Seed uint64
+	// Log receives one debug event per request; the zero Logger is silent.
+	Log zerolog.Logger
+}
+
+// Bus is a software M-Bus with its meters. It is safe for concurrent use:
+// requests from several conversations are handled one at a time, as on a
+// real bus.
+type Bus struct {
+	opts Options
+
+	mu      sync.Mutex
+	meters  []*meter
+	rng     *rand.Rand
+	frames  uint64 // requests decoded
+	garbage uint64 // bytes skipped while looking for a request
+}
+
+// NewBus returns an empty bus.
+func NewBus(opts Options) *Bus {
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.Baud < 0 {
+		opts.Baud = 0
+	}
+	if opts.ResponseDelay < 0 {
+		opts.ResponseDelay = 0
+	}
+	return &Bus{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x6d627573))}
+}
+
+// AddMeter puts a meter on the bus. Several meters may share a primary
+// address (they collide when addressed by it) or a secondary address.
+func (b *Bus) AddMeter(m Meter) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m.Name == "" {
+		m.Name = fmt.Sprintf("meter %d", len(b.meters)+1)
+	}
+	mt, err := newMeter(m)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	b.meters = append(b.meters, mt)
+	return nil
+}
+
+// Meters returns a snapshot of every meter, in the order they were added.
+func (b *Bus) Meters() []MeterStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]MeterStatus, len(b.meters))
+	for i, m := range b.meters {
+		out[i] = m.status()
+	}
+	return out
+}
+
+// Stats is a snapshot of the bus's own counters.
+type Stats struct {
+	Requests uint64 // well-formed frames received
+	Garbage  uint64 // bytes skipped: noise, bad checksums, partial frames
+}
+
+// Stats returns the bus's counters.
+func (b *Bus) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Stats{Requests: b.frames, Garbage: b.garbage}
+}
+
+// SetFault replaces the faults of every meter at the primary address
+// (none: the meter works again). It fails when no meter has the address.
+func (b *Bus) SetFault(primary byte, faults ...Fault) error {
+	return b.setFaults(func(m *meter) bool { return m.primary == primary },
+		fmt.Sprintf("primary address %d", primary), faults)
+}
+
+// SetFaultSecondary is SetFault for the meters with a secondary address.
+func (b *Bus) SetFaultSecondary(addr mbus.SecondaryAddress, faults ...Fault) error {
+	return b.setFaults(func(m *meter) bool { return m.secondary == addr },
+		"secondary address "+addr.String(), faults)
+}
+
+func (b *Bus) setFaults(match func(*meter) bool, what string, faults []Fault) error {
+	for _, f := range faults {
+		if err := f.Validate(); err != nil {
+			return fmt.Errorf("sim: %w", err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, m := range b.meters {
+		if !match(m) {
+			continue
+		}
+		m.faults = m.faults[:0]
+		for _, f := range faults {
+			m.faults = append(m.faults, faultState{Fault: f})
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("sim: %s: %w", what, ErrUnknownMeter)
+	}
+	return nil
+}
+
+// segment is part of what goes on the wire after a request: data starting
+// at offset at from the end of the request.
+type segment struct {
+	at   time.Duration
+	data []byte
+}
+
+// answer is one meter's answer to a request, faults applied.
+type answer struct {
+	data     []byte
+	delay    time.Duration
+	echo     bool
+	silent   bool
+	telegram bool
+}
+
+var ack = []byte{0xE5}
+
+// handle runs one request through the meters it reaches and returns what
+// the line carries back.
+func (b *Bus) handle(f mbus.Frame, raw []byte) []segment {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.frames++
+	var answers []answer
+	for _, m := range b.reached(f) {
+		m.requests++
+		data := m.respond(f)
+		if data == nil || f.A == mbus.AddrBroadcast {
+			continue
+		}
+		a := b.applyFaults(m, answer{data: data, delay: b.opts.ResponseDelay + m.delay, telegram: data[0] == 0x68})
+		if !a.silent {
+			m.answers++
+			if a.telegram {
+				m.sent++
+			}
+		}
+		answers = append(answers, a)
+	}
+	return mix(raw, answers, b.opts.Baud)
+}
+
+// reached lists the meters a request is for.
+func (b *Bus) reached(f mbus.Frame) []*meter {
+	var out []*meter
+	for _, m := range b.meters {
+		switch {
+		case f.A <= mbus.AddrMaxPrimary && m.primary == f.A,
+			f.A == mbus.AddrNetwork && (m.selected || isSelect(f)),
+			f.A == mbus.AddrBroadcastAll, f.A == mbus.AddrBroadcast:
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Request control fields without FCB and FCV (EN 13757-2 table 4).
+const (
+	cMask   = 0xCF
+	cReqUD2 = mbus.CReqUD2 &^ mbus.FCV
+	cReqUD1 = mbus.CReqUD1 &^ mbus.FCV
+	cSndUD  = mbus.CSndUD &^ mbus.FCV
+)
+
+func isSndUD(f mbus.Frame) bool {
+	return (f.Type == mbus.FrameLong || f.Type == mbus.FrameControl) && f.C&cMask == cSndUD
+}
+
+func isSelect(f mbus.Frame) bool { return isSndUD(f) && f.CI == mbus.CISelect }
+
+// respond is the meter's protocol: its answer to f, or nil for silence.
+func (m *meter) respond(f mbus.Frame) []byte {
+	if f.Type == mbus.FrameShort {
+		switch {
+		case f.C == mbus.CSndNKE:
+			m.reset()
+			if f.A >= mbus.AddrNetwork {
+				m.selected = false
+			}
+			return ack
+		case f.C&cMask == cReqUD2:
+			return m.next(f.C)
+		case f.C&cMask == cReqUD1:
+			return ack
+		}
+		return nil
+	}
+	if !isSndUD(f) {
+		return nil
+	}
+	switch {
+	case f.CI == mbus.CISelect:
+		if f.A != mbus.AddrNetwork || len(f.Data) < 8 {
+			return nil
+		}
+		m.selected = mbus.SecondaryAddress(f.Data[:8]).Matches(m.secondary)
+		if !m.selected {
+			return nil
+		}
+		return ack
+	case f.CI == mbus.CIAppReset:
+		m.reset()
+		return ack
+	case f.CI == mbus.CIDataSend:
+		// DIF 01 (8-bit integer), VIF 7A (bus address): EN 13757-3 table 14.
+		if len(f.Data) == 3 && f.Data[0] == 0x01 && f.Data[1] == 0x7A {
+			if f.Data[2] > mbus.AddrMaxPrimary {
+				return nil
+			}
+			m.primary = f.Data[2]
+		}
+		return ack
+	case f.CI >= mbus.CIBaudBase && f.CI <= mbus.CIBaudBase+7:
+		return ack
+	}
+	return nil
+}
+
+// applyFaults decides which of the meter's faults fire on this answer.
+func (b *Bus) applyFaults(m *meter, a answer) answer {
+	for i := range m.faults {
+		fs := &m.faults[i]
+		fs.count++
+		switch {
+		case fs.Every > 0 && fs.count%fs.Every != 0:
+			continue
+		case fs.Probability > 0 && b.rng.Float64() >= fs.Probability:
+			continue
+		}
+		switch fs.Kind {
+		case FaultNoAnswer:
+			a.silent = true
+		case FaultEcho:
+			a.echo = true
+		case FaultSlow:
+			d := fs.Delay
+			if d == 0 {
+				d = DefaultSlowDelay
+			}
+			a.delay = max(a.delay, responseWindow(b.opts.Baud)+d)
+		default:
+			a.data = damage(fs.Kind, a.data)
+		}
+	}
+	return a
+}
+
+// mix puts the answers on one line: an echo of the request first if any
+// fault asks for it, then the answers of all meters that speak, colliding
+// when there are several.
+func mix(req []byte, answers []answer, baud int) []segment {
+	var segs []segment
+	var start time.Duration
+	for _, a := range answers {
+		if a.echo {
+			segs = append(segs, segment{data: append([]byte(nil), req...)})
+			start = byteTimes(len(req), baud)
+			break
+		}
+	}
+	var line []byte
+	var delay time.Duration
+	for _, a := range answers {
+		if a.silent {
+			continue
+		}
+		if line == nil {
+			line, delay = a.data, a.delay
+			continue
+		}
+		line = collide(line, a.data)
+		delay = max(delay, a.delay)
+	}
+	if line == nil {
+		return segs
+	}
+	return append(segs, segment{at: max(delay, start), data: line})
+}
+
+// collide overlays b on a: a 0 bit from either sender wins (see the
+// package doc), and the longer answer goes on alone after the shorter ends.
+func collide(a, b []byte) []byte {
+	if len(b) > len(a) {
+		a, b = b, a
+	}
+	out := append([]byte(nil), a...)
+	for i, v := range b {
+		out[i] &= v
+	}
+	return out
+}

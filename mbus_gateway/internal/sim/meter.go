@@ -1,0 +1,208 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+)
+
+// Meter describes one simulated meter.
+type Meter struct {
+	// Name identifies the meter in logs and snapshots; empty means
+	// "meter N" by position on the bus.
+	Name string
+	// Primary is the primary address (0-250).
+	Primary byte
+	// Secondary is the secondary address. All zeros (never a real
+	// address: manufacturer 0 is no manufacturer) means: take it from the
+	// long header of the first telegram. When set, the long headers of all
+	// telegrams are rewritten to carry it, as the meter's own would.
+	Secondary mbus.SecondaryAddress
+	// Telegrams are complete RSP_UD long frames (68 L L 68 … 16), answered
+	// in turn as the master toggles FCB. All but the last normally end
+	// with DIF 1F (more records follow).
+	Telegrams [][]byte
+	// Delay is added to the bus's response delay for this meter.
+	Delay time.Duration
+	// Faults are active from the start.
+	Faults []Fault
+}
+
+// MeterStatus is a snapshot of one meter on the bus.
+type MeterStatus struct {
+	Name      string
+	Primary   byte
+	Secondary mbus.SecondaryAddress
+	Telegrams int
+	// Next is the index of the telegram a new request (toggled FCB) gets.
+	Next     int
+	Selected bool
+	Faults   []Fault
+	// Requests counts frames that reached the meter (addressed to it, to
+	// 253 while it was selected, to 254/255, and secondary selections).
+	Requests uint64
+	// Answers counts answers the meter put on the wire (E5 and RSP_UD,
+	// faulty ones included, silence excluded).
+	Answers uint64
+	// Telegrams sent: RSP_UD answers, faulty ones included.
+	TelegramsSent uint64
+}
+
+// meter is a Meter with its link-layer state; guarded by Bus.mu.
+type meter struct {
+	name      string
+	primary   byte
+	secondary mbus.SecondaryAddress
+	telegrams [][]byte
+	delay     time.Duration
+	faults    []faultState
+
+	selected bool
+	// seq is the index of the telegram last sent (or to send first).
+	seq int
+	// answered is false after a reset: no request has been answered since.
+	answered bool
+	lastFCB  bool
+
+	requests, answers, sent uint64
+}
+
+type faultState struct {
+	Fault
+	count int // answers seen since the fault was set, for Every
+}
+
+// Errors of AddMeter and the loaders.
+var (
+	ErrNoTelegram   = errors.New("meter has no telegram")
+	ErrNotRSPUD     = errors.New("not a response telegram")
+	ErrNoSecondary  = errors.New("no secondary address")
+	ErrBadPrimary   = errors.New("primary address out of range")
+	ErrUnknownMeter = errors.New("no such meter")
+)
+
+// dataOff is the offset of the user data in a long frame: 68 L L 68 C A CI.
+const dataOff = 7
+
+// newMeter checks m and copies what it needs.
+func newMeter(m Meter) (*meter, error) {
+	if m.Primary > mbus.AddrMaxPrimary {
+		return nil, fmt.Errorf("meter %q: %d: %w (0-%d)", m.Name, m.Primary, ErrBadPrimary, mbus.AddrMaxPrimary)
+	}
+	if len(m.Telegrams) == 0 {
+		return nil, fmt.Errorf("meter %q: %w", m.Name, ErrNoTelegram)
+	}
+	mt := &meter{name: m.Name, primary: m.Primary, secondary: m.Secondary, delay: m.Delay}
+	var first *mbus.Frame
+	for i, raw := range m.Telegrams {
+		f, err := checkTelegram(raw)
+		if err != nil {
+			return nil, fmt.Errorf("meter %q: telegram %d: %w", m.Name, i+1, err)
+		}
+		if i == 0 {
+			first = &f
+		}
+		mt.telegrams = append(mt.telegrams, append([]byte(nil), raw...))
+	}
+	if mt.secondary == (mbus.SecondaryAddress{}) {
+		if !hasLongHeader(first.CI) {
+			return nil, fmt.Errorf("meter %q: %w: first telegram has CI 0x%02X without long header; set the secondary address", m.Name, ErrNoSecondary, first.CI)
+		}
+		copy(mt.secondary[:], first.Data[:8])
+	}
+	for _, f := range m.Faults {
+		if err := f.Validate(); err != nil {
+			return nil, fmt.Errorf("meter %q: %w", m.Name, err)
+		}
+		mt.faults = append(mt.faults, faultState{Fault: f})
+	}
+	return mt, nil
+}
+
+// checkTelegram accepts a complete RSP_UD long frame with a response CI.
+func checkTelegram(raw []byte) (mbus.Frame, error) {
+	f, n, err := mbus.DecodeFrame(raw)
+	if err != nil {
+		return f, err
+	}
+	if n != len(raw) {
+		return f, fmt.Errorf("%d bytes after the frame", len(raw)-n)
+	}
+	if f.Type != mbus.FrameLong {
+		return f, fmt.Errorf("%v frame: %w", f.Type, ErrNotRSPUD)
+	}
+	switch f.CI {
+	case mbus.CIRespVarLong, mbus.CIRespVarLong2:
+		if len(f.Data) < 12 {
+			return f, fmt.Errorf("long header needs 12 bytes, have %d: %w", len(f.Data), mbus.ErrTruncated)
+		}
+	case mbus.CIRespVarShort, mbus.CIRespVarNone, mbus.CIRespFixed, mbus.CIRespFixed2:
+	default:
+		return f, fmt.Errorf("CI 0x%02X: %w", f.CI, ErrNotRSPUD)
+	}
+	return f, nil
+}
+
+func hasLongHeader(ci byte) bool { return ci == mbus.CIRespVarLong || ci == mbus.CIRespVarLong2 }
+
+// telegram returns telegram i as the meter sends it now: C = RSP_UD, A =
+// its primary address, its secondary address in a long header, and the
+// checksum to match.
+func (m *meter) telegram(i int) []byte {
+	out := append([]byte(nil), m.telegrams[i]...)
+	out[4] = mbus.CRspUD
+	out[5] = m.primary
+	if hasLongHeader(out[6]) {
+		copy(out[dataOff:dataOff+8], m.secondary[:])
+	}
+	var cs byte
+	for _, b := range out[4 : len(out)-2] {
+		cs += b
+	}
+	out[len(out)-2] = cs
+	return out
+}
+
+// reset is SND_NKE or an application reset: back to the first telegram.
+func (m *meter) reset() {
+	m.seq = 0
+	m.answered = false
+	m.lastFCB = false
+}
+
+// next picks the telegram for a REQ_UD2 with control field c.
+func (m *meter) next(c byte) []byte {
+	fcv, fcb := c&mbus.FCV != 0, c&mbus.FCB != 0
+	switch {
+	case !fcv:
+		m.reset()
+	case !m.answered:
+		m.seq = 0
+	case fcb != m.lastFCB:
+		m.seq = (m.seq + 1) % len(m.telegrams)
+	}
+	if fcv {
+		m.answered = true
+		m.lastFCB = fcb
+	}
+	return m.telegram(m.seq)
+}
+
+// status copies the meter's state.
+func (m *meter) status() MeterStatus {
+	s := MeterStatus{
+		Name: m.name, Primary: m.primary, Secondary: m.secondary,
+		Telegrams: len(m.telegrams), Selected: m.selected,
+		Requests: m.requests, Answers: m.answers, TelegramsSent: m.sent,
+	}
+	s.Next = m.seq
+	if m.answered {
+		s.Next = (m.seq + 1) % len(m.telegrams)
+	}
+	for _, f := range m.faults {
+		s.Faults = append(s.Faults, f.Fault)
+	}
+	return s
+}

@@ -1,0 +1,31 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// makeRaw turns off echo, line editing and character translation on the
+// slave side, as a serial port in raw mode. Until the master's serial code
+// sets its own modes, the default (echo on) would send every answer back
+// to the simulator as if it were a request.
+func makeRaw(f *os.File) error {
+	var t syscall.Termios
+	fd := f.Fd()
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+		return fmt.Errorf("tcgets: %w", e)
+	}
+	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
+	t.Oflag &^= syscall.OPOST
+	t.Lflag &^= syscall.ECHO | syscall.ECHONL | syscall.ICANON | syscall.ISIG | syscall.IEXTEN
+	t.Cflag &^= syscall.CSIZE | syscall.PARENB
+	t.Cflag |= syscall.CS8
+	t.Cc[syscall.VMIN] = 1
+	t.Cc[syscall.VTIME] = 0
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+		return fmt.Errorf("tcsets: %w", e)
+	}
+	return nil
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package sim
+
+import (
+	"errors"
+	"os"
+)
+
+// makeRaw is only implemented for Linux, where the gateway runs.
+func makeRaw(*os.File) error { return errors.New("pseudo-terminals are only supported on Linux") }
