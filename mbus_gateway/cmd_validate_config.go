@@ -2,11 +2,62 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 )
 
-func cmdValidateConfig(_ context.Context, _ []string, _ io.Reader, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "mbus-gateway: this command is not available yet")
-	return 1
+// cmdValidateConfig checks an options file exactly as written (environment
+// overrides are not applied): "FILE: ok" and exit 0, or every problem on
+// its own line on stderr and exit 1. Warnings go to stderr and keep exit 0.
+func cmdValidateConfig(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mbus-gateway validate-config FILE")
+		fmt.Fprintln(stderr, "Checks an options file (JSON or YAML); prints each problem on its own line.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	file := fs.Arg(0)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "mbus-gateway: %v\n", err)
+		return 1
+	}
+	opts, err := config.Parse(data, file)
+	if err != nil {
+		printLines(stderr, "", err.Error())
+		return 1
+	}
+	for _, w := range opts.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", file)
+	return 0
+}
+
+// flagExit maps a flag parsing error to the exit code: 0 for -h, 2 else.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// printLines writes text line by line, each with prefix.
+func printLines(w io.Writer, prefix, text string) {
+	for line := range strings.Lines(text) {
+		fmt.Fprintf(w, "%s%s\n", prefix, strings.TrimSuffix(line, "\n"))
+	}
 }
