@@ -1,0 +1,303 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitTimeout bounds every wait for the broker or the client in tests.
+const waitTimeout = 15 * time.Second
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// heatReading is a heat meter reading with an energy register and a flow
+// temperature.
+func heatReading(meter string, at time.Time, energy float64) reading.Reading {
+	num := func(key, quantity, unit string, v float64) mbus.Record {
+		return mbus.Record{
+			Key: key, Quantity: quantity, Unit: unit,
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: v},
+			DIF:   mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06},
+		}
+	}
+	return reading.Reading{
+		Meter:   meter,
+		Address: "5",
+		Time:    at,
+		Header: mbus.Header{
+			ID: strings.TrimPrefix(meter, "kam_"), Manufacturer: "KAM", Version: 8,
+			Medium: mbus.Medium(0x04), AccessNumber: 4,
+		},
+		Records: []mbus.Record{
+			num("energy", "energy", "kWh", energy),
+			num("flow_temperature", "flow_temperature", "°C", 71.3),
+		},
+	}
+}
+
+func openStore(t testing.TB) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("store.Close: %v", err)
+		}
+	})
+	return s
+}
+
+func enqueue(t testing.TB, s *store.Store, rs ...reading.Reading) {
+	t.Helper()
+	if _, err := s.EnqueueBatch(context.Background(), rs); err != nil {
+		t.Fatalf("EnqueueBatch: %v", err)
+	}
+}
+
+// testConfig is a configuration with fast retries and rediscovery.
+func testConfig(broker string) Config {
+	return Config{
+		Broker:           broker,
+		ClientID:         NewClientID(),
+		Version:          "1.2.3",
+		MinBackoff:       20 * time.Millisecond,
+		MaxBackoff:       200 * time.Millisecond,
+		Maintenance:      50 * time.Millisecond,
+		RediscoveryDelay: func() time.Duration { return 10 * time.Millisecond },
+	}
+}
+
+// running is a Client under Run in the background.
+type running struct {
+	*Client
+	cancel context.CancelFunc
+	done   chan error
+	log    *syncBuffer
+	reg    *prometheus.Registry
+
+	stopOnce sync.Once
+}
+
+// start creates a client and runs it until the test ends (or stop).
+func start(t testing.TB, cfg Config, box Outbox) *running {
+	t.Helper()
+	logBuf := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, box, zerolog.New(logBuf).Level(zerolog.DebugLevel), reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Client: c, cancel: cancel, done: make(chan error, 1), log: logBuf, reg: reg}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("client log:\n%s", logBuf.String())
+		}
+	})
+	return r
+}
+
+// stop cancels Run and waits for it; it may be called more than once.
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.stopOnce.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("Run did not return within %v of cancel", waitTimeout)
+		}
+	})
+}
+
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+		case <-tick.C:
+		}
+	}
+}
+
+func depth(t testing.TB, s *store.Store) int {
+	t.Helper()
+	n, err := s.Depth(context.Background())
+	if err != nil {
+		t.Fatalf("Depth: %v", err)
+	}
+	return n
+}
+
+func decodeReading(t testing.TB, m mosquittotest.Message) reading.Reading {
+	t.Helper()
+	var r reading.Reading
+	if err := json.Unmarshal(m.Payload, &r); err != nil {
+		t.Fatalf("reading payload %q: %v", m.Payload, err)
+	}
+	return r
+}
+
+func payloadIs(want string) func(mosquittotest.Message) bool {
+	return func(m mosquittotest.Message) bool { return string(m.Payload) == want }
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// count returns how many log lines contain s.
+func (b *syncBuffer) count(s string) int {
+	return strings.Count(b.String(), s)
+}
+
+// proxy forwards loopback TCP connections to a target and can cut them
+// all at once, the way a dead network or a killed process does: the broker
+// sees the connection end without DISCONNECT.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy: %v", err)
+	}
+	p := &proxy{l: l, target: target}
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		_ = l.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) url() string { return "tcp://" + p.l.Addr().String() }
+
+func (p *proxy) accept() {
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.DialTimeout("tcp", p.target, time.Second)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+		}
+		p.wg.Go(func() { pipe(out, in) })
+		p.wg.Go(func() { pipe(in, out) })
+	}
+}
+
+// cut closes every connection through the proxy without a word.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST, not FIN: nothing more is delivered
+		}
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+func discard() zerolog.Logger { return zerolog.Nop() }
+
+// metricValue gathers reg and returns the value of the unlabelled gauge or
+// counter name.
+func metricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || len(mf.GetMetric()) != 1 {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if g := m.GetGauge(); g != nil {
+			return g.GetValue()
+		}
+		return m.GetCounter().GetValue()
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+// damageRow overwrites the stored JSON of one outbox row, as a failing
+// disk or a manual edit might.
+func damageRow(t testing.TB, path string, seq int64) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer func() { _ = db.Close() }()
+	if _, err := db.ExecContext(context.Background(), `UPDATE outbox SET payload = ? WHERE seq = ?`, []byte("{not json"), seq); err != nil {
+		t.Fatalf("damage row %d: %v", seq, err)
+	}
+}
