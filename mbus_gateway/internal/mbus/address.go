@@ -46,7 +46,14 @@ func (a SecondaryAddress) String() string {
 
 // ID returns the identification number as printed on the meter (8 digits;
 // non-BCD meters may show hex digits A-F).
-func (a SecondaryAddress) ID() string { return a.String()[:8] }
+func (a SecondaryAddress) ID() string {
+	var b [8]byte
+	for i := range 4 {
+		v := a[3-i]
+		b[2*i], b[2*i+1] = hexUpper[v>>4], hexUpper[v&0x0F]
+	}
+	return string(b[:])
+}
 
 // ManufacturerCode returns the raw 15-bit manufacturer field.
 func (a SecondaryAddress) ManufacturerCode() uint16 { return uint16(a[4]) | uint16(a[5])<<8 }

@@ -52,9 +52,10 @@ const (
 	CIAlarm        = 0x71 // alarm status
 )
 
-// Frame kinds on the wire.
+// FrameType tells the kinds of frames on the wire apart.
 type FrameType uint8
 
+// Frame types (EN 13757-2, clause 5.2).
 const (
 	FrameAck     FrameType = iota + 1 // E5
 	FrameShort                        // 10 C A CS 16

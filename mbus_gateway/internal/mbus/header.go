@@ -32,6 +32,29 @@ const (
 	StatusManufacturer3 = 0x80
 )
 
+// statusNames names the status bits, lowest first.
+var statusNames = [8]string{"", "", "power_low", "permanent_error", "temporary_error",
+	"manufacturer_1", "manufacturer_2", "manufacturer_3"}
+
+// appStatusNames names the application status in bits 0-1 (EN
+// 13757-3:2018, table 11).
+var appStatusNames = [4]string{"", "application_busy", "application_error", "alarm"}
+
+// StatusFlags names the bits set in the status byte, e.g.
+// ["application_busy", "power_low"]; nil when all is well.
+func (h Header) StatusFlags() []string {
+	var out []string
+	if s := appStatusNames[h.Status&StatusAppMask]; s != "" {
+		out = append(out, s)
+	}
+	for bit := 2; bit < 8; bit++ {
+		if h.Status&(1<<bit) != 0 {
+			out = append(out, statusNames[bit])
+		}
+	}
+	return out
+}
+
 // ManufacturerName turns the 15-bit manufacturer field into three letters:
 // each letter is 5 bits, 'A' = 1 (EN 13757-3, clause 6.3.3).
 func ManufacturerName(code uint16) string {

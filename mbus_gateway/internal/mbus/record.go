@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -11,6 +12,7 @@ import (
 // Function is the function field of a DIF (EN 13757-3, table 5).
 type Function uint8
 
+// Function field values.
 const (
 	FuncInstantaneous Function = iota
 	FuncMaximum
@@ -38,6 +40,7 @@ func (f Function) MarshalText() ([]byte, error) { return []byte(f.String()), nil
 // ValueKind tells which field of a Value holds the value.
 type ValueKind uint8
 
+// Value kinds.
 const (
 	KindNone     ValueKind = iota // no data (data field 0x0 or a filler)
 	KindNumber                    // Num, already scaled into the record's unit
@@ -83,6 +86,9 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	case KindNone:
 		return []byte("null"), nil
 	case KindNumber:
+		if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+			return []byte("null"), nil
+		}
 		return json.Marshal(v.Num)
 	}
 	return json.Marshal(v.String())
@@ -106,9 +112,16 @@ type Record struct {
 	// Unit uses Home Assistant spellings ("kWh", "m³", "°C"), empty if none.
 	Unit  string `json:"unit"`
 	Value Value  `json:"value"`
-	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes.
+	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes (for a
+	// plain-text VIF including its length byte and text).
 	DIF HexBytes `json:"dif"`
 	VIF HexBytes `json:"vif"`
+	// Error is the record error a VIFE 0x01-0x1F reports (EN 13757-3:2018,
+	// table 18), e.g. "data_error"; empty when the record has none.
+	Error string `json:"error,omitempty"`
+
+	// keyQual is what VIFEs add to the key but not to the quantity.
+	keyQual string
 }
 
 // HexBytes is a byte slice that reads and writes as lower-case hex text.

@@ -1,6 +1,7 @@
 package mbus
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -19,12 +20,15 @@ type Telegram struct {
 	// ManufacturerData is everything after DIF 0x0F or 0x1F.
 	ManufacturerData []byte
 	// AppError is the error code of a CI 0x70 application error report,
-	// -1 when the telegram is not an error report.
+	// -1 when the telegram is not an error report. AppErrorName names it.
 	AppError int
 }
 
 // ErrUnsupportedCI reports a CI field the decoder does not handle.
 var ErrUnsupportedCI = errors.New("unsupported CI field")
+
+// dataOff is the frame offset of the first data byte: 68 L L 68 C A CI.
+const dataOff = 7
 
 // ParseTelegram decodes a complete RSP_UD frame and its application layer.
 // When some records cannot be decoded, the telegram holds every record
@@ -40,32 +44,106 @@ func ParseTelegram(b []byte) (*Telegram, error) {
 	return DecodeTelegram(f)
 }
 
-// DecodeTelegram decodes the application layer of a long frame.
+// DecodeTelegram decodes the application layer of a long or control
+// frame: variable data with long, short or no header (CI 0x72, 0x76,
+// 0x7A, 0x78), the fixed data structure (CI 0x73, 0x77) and application
+// error reports (CI 0x70). The telegram does not alias f.Data.
+//
+// When a record cannot be decoded, the telegram holds every record before
+// it and the error is a *FrameError whose offset counts from the start
+// of the frame.
 func DecodeTelegram(f Frame) (*Telegram, error) {
 	if f.Type != FrameLong && f.Type != FrameControl {
 		return nil, fmt.Errorf("mbus: %v frame has no application layer", f.Type)
 	}
 	t := &Telegram{C: f.C, A: f.A, CI: f.CI, AppError: -1}
-	// Offsets in errors count from the start of the frame: 7 bytes precede the data.
-	const dataOff = 7
-	var body []byte
+	var hdrLen int
 	var err error
 	switch f.CI {
 	case CIRespVarLong, CIRespVarLong2:
-		if t.Header, err = decodeLongHeader(f.Data); err != nil {
-			return t, frameErr(dataOff+len(f.Data), err)
-		}
-		body = f.Data[longHeaderLen:]
+		t.Header, err = decodeLongHeader(f.Data)
+		hdrLen = longHeaderLen
 	case CIRespVarShort:
-		if t.Header, err = decodeShortHeader(f.Data); err != nil {
-			return t, frameErr(dataOff+len(f.Data), err)
-		}
-		body = f.Data[shortHeaderLen:]
+		t.Header, err = decodeShortHeader(f.Data)
+		hdrLen = shortHeaderLen
 	case CIRespVarNone:
-		body = f.Data
+	case CIRespFixed, CIRespFixed2:
+		return t, decodeFixed(t, f.Data, f.CI == CIRespFixed2)
+	case CIAppError:
+		// A report without data is an unspecified error (code 0).
+		t.AppError = 0
+		if len(f.Data) > 0 {
+			t.AppError = int(f.Data[0])
+		}
+		return t, nil
 	default:
 		return t, frameErr(6, fmt.Errorf("0x%02X: %w", f.CI, ErrUnsupportedCI))
 	}
-	_ = body
-	return t, errors.New("mbus: record decoding not implemented yet")
+	if err != nil {
+		return t, frameErr(dataOff+len(f.Data), err)
+	}
+	body := append([]byte(nil), f.Data[hdrLen:]...)
+	t.Records = make([]Record, 0, len(body)/6+1)
+	r := recordReader{b: body, base: dataOff + hdrLen, msbFirst: f.CI == CIRespVarLong2}
+	err = r.decodeRecords(t)
+	assignKeys(t.Records)
+	return t, err
+}
+
+// Application error codes of CI 0x70 (EN 13757-3:2018, table 10).
+var appErrorNames = [...]string{
+	0: "unspecified_error",
+	1: "unimplemented_ci",
+	2: "buffer_too_long",
+	3: "too_many_records",
+	4: "premature_end_of_record",
+	5: "too_many_difes",
+	6: "too_many_vifes",
+	7: "reserved",
+	8: "application_busy",
+	9: "too_many_readouts",
+}
+
+// AppErrorName names an application error code in snake_case
+// ("application_busy"); codes the standard reserves are "reserved".
+func AppErrorName(code int) string {
+	if code >= 0 && code < len(appErrorNames) {
+		return appErrorNames[code]
+	}
+	return "reserved"
+}
+
+// appErrorJSON is the JSON form of an application error report.
+type appErrorJSON struct {
+	Code int    `json:"code"`
+	Name string `json:"name"`
+}
+
+// telegramJSON is the JSON form of a telegram (the contract of
+// `mbus-gateway decode`).
+type telegramJSON struct {
+	Header            Header        `json:"header"`
+	Records           []Record      `json:"records"`
+	MoreRecordsFollow bool          `json:"more_records_follow"`
+	ManufacturerData  HexBytes      `json:"manufacturer_data,omitempty"`
+	AppError          *appErrorJSON `json:"app_error,omitempty"`
+}
+
+// MarshalJSON writes header, records (never null) and
+// more_records_follow; manufacturer data (hex) and an application error
+// report appear only when present.
+func (t *Telegram) MarshalJSON() ([]byte, error) {
+	j := telegramJSON{
+		Header:            t.Header,
+		Records:           t.Records,
+		MoreRecordsFollow: t.MoreRecordsFollow,
+		ManufacturerData:  t.ManufacturerData,
+	}
+	if j.Records == nil {
+		j.Records = []Record{}
+	}
+	if t.AppError >= 0 {
+		j.AppError = &appErrorJSON{Code: t.AppError, Name: AppErrorName(t.AppError)}
+	}
+	return json.Marshal(j)
 }

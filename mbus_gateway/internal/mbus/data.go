@@ -1,0 +1,236 @@
+package mbus
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Data field codings of the DIF (EN 13757-3:2018, table 6).
+const (
+	DataNone    = 0x0 // no data
+	DataInt8    = 0x1 // 8-bit integer (type B)
+	DataInt16   = 0x2 // 16-bit integer (type B), or a type G date
+	DataInt24   = 0x3 // 24-bit integer (type B), or a type J time
+	DataInt32   = 0x4 // 32-bit integer (type B), or a type F date and time
+	DataReal32  = 0x5 // 32-bit IEEE 754 real (type H)
+	DataInt48   = 0x6 // 48-bit integer (type B), or a type I date and time
+	DataInt64   = 0x7 // 64-bit integer (type B)
+	DataReadout = 0x8 // selection for readout (master to slave), no data
+	DataBCD2    = 0x9 // 2-digit BCD (type A)
+	DataBCD4    = 0xA // 4-digit BCD
+	DataBCD6    = 0xB // 6-digit BCD
+	DataBCD8    = 0xC // 8-digit BCD
+	DataVar     = 0xD // variable length, LVAR byte first
+	DataBCD12   = 0xE // 12-digit BCD
+	DataSpecial = 0xF // special functions
+)
+
+// dataLen is the size of each fixed data field coding; -1 marks the
+// variable length and special codings.
+var dataLen = [16]int8{0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6, -1}
+
+// Sentinel errors of the application layer; FrameError wraps them with the
+// offset of the byte that could not be understood.
+var (
+	ErrTooManyDIFE = errors.New("more than 10 DIFEs")
+	ErrTooManyVIFE = errors.New("more than 10 VIFEs")
+	ErrRecord      = errors.New("malformed data record")
+)
+
+// pow10 holds exact powers of ten 10^0 … 10^22 (all exactly representable
+// in a float64), so that scaling divides or multiplies by an exact value
+// and 37351 × 10^-3 prints as 37.351.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// scaleExp returns v × 10^exp with one correctly rounded operation.
+func scaleExp(v float64, exp int) float64 {
+	switch {
+	case exp == 0:
+		return v
+	case exp > 0 && exp < len(pow10):
+		return v * pow10[exp]
+	case exp < 0 && -exp < len(pow10):
+		return v / pow10[-exp]
+	}
+	return v * math.Pow(10, float64(exp))
+}
+
+// decodeInt reads a little-endian two's complement integer (type B) of
+// 1 to 8 bytes.
+func decodeInt(b []byte) int64 {
+	var u uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		u = u<<8 | uint64(b[i])
+	}
+	shift := 64 - 8*uint(len(b))
+	return int64(u<<shift) >> shift
+}
+
+// decodeBCD reads a little-endian packed BCD number (type A). A top
+// nibble 0xF is a minus sign (EN 13757-3:2018, annex A). Digits A-E (and
+// F anywhere else) are not numbers: meters use them to show errors, so
+// ok is false and text holds the digits as printed, most significant
+// first, with A-F in upper case and a leading F shown as '-'. Meter
+// displays show the same characters, so nothing is lost or invented.
+func decodeBCD(b []byte) (v int64, text string, ok bool) {
+	neg := false
+	for i := len(b) - 1; i >= 0; i-- {
+		hi, lo := b[i]>>4, b[i]&0x0F
+		switch {
+		case i == len(b)-1 && hi == 0xF:
+			neg = true
+		case hi > 9:
+			return 0, bcdText(b), false
+		default:
+			v = v*10 + int64(hi)
+		}
+		if lo > 9 {
+			return 0, bcdText(b), false
+		}
+		v = v*10 + int64(lo)
+	}
+	if neg {
+		v = -v
+	}
+	return v, "", true
+}
+
+const hexUpper = "0123456789ABCDEF"
+
+// bcdText prints BCD digits as described at decodeBCD.
+func bcdText(b []byte) string {
+	out := make([]byte, 0, 2*len(b))
+	for i := len(b) - 1; i >= 0; i-- {
+		out = append(out, hexUpper[b[i]>>4], hexUpper[b[i]&0x0F])
+	}
+	if out[0] == 'F' {
+		out[0] = '-'
+	}
+	return string(out)
+}
+
+// decodeReal reads a little-endian IEEE 754 single (type H).
+func decodeReal(b []byte) float64 {
+	return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+}
+
+// Date and time types (EN 13757-3:2018, annex A). Bit IV (invalid) set,
+// or a date that does not exist, gives ok == false.
+
+// year reads the 7-bit year split over two bytes of types F, G and I.
+// Two-digit years below 81 are 20xx, the others 19xx (the M-Bus
+// century convention also used by meter software).
+func year(lo, hi byte) int {
+	y := int(lo&0xE0)>>5 | int(hi&0xF0)>>1
+	if y < 81 {
+		return 2000 + y
+	}
+	return 1900 + y
+}
+
+func validDate(y, m, d int) bool {
+	if m < 1 || m > 12 || d < 1 {
+		return false
+	}
+	return d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// decodeDateG reads type G (16 bits): day, month, year.
+func decodeDateG(b []byte) (time.Time, bool) {
+	d, m, y := int(b[0]&0x1F), int(b[1]&0x0F), year(b[0], b[1])
+	if !validDate(y, m, d) {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+}
+
+// decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year.
+func decodeDateTimeF(b []byte) (time.Time, bool) {
+	if b[0]&0x80 != 0 {
+		return time.Time{}, false
+	}
+	mi, h := int(b[0]&0x3F), int(b[1]&0x1F)
+	d, m, y := int(b[2]&0x1F), int(b[3]&0x0F), year(b[2], b[3])
+	if mi > 59 || h > 23 || !validDate(y, m, d) {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(m), d, h, mi, 0, 0, time.UTC), true
+}
+
+// decodeDateTimeI reads type I (48 bits): second, minute, hour, day,
+// month, year; the sixth byte (week, daylight saving) is not needed.
+func decodeDateTimeI(b []byte) (time.Time, bool) {
+	if b[1]&0x80 != 0 {
+		return time.Time{}, false
+	}
+	s, mi, h := int(b[0]&0x3F), int(b[1]&0x3F), int(b[2]&0x1F)
+	d, m, y := int(b[3]&0x1F), int(b[4]&0x0F), year(b[3], b[4])
+	if s > 59 || mi > 59 || h > 23 || !validDate(y, m, d) {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(m), d, h, mi, s, 0, time.UTC), true
+}
+
+// decodeTimeJ reads type J (24 bits): second, minute, hour.
+func decodeTimeJ(b []byte) (time.Time, bool) {
+	s, mi, h := int(b[0]&0x3F), int(b[1]&0x3F), int(b[2]&0x1F)
+	if s > 59 || mi > 59 || h > 23 {
+		return time.Time{}, false
+	}
+	return time.Date(0, 1, 1, h, mi, s, 0, time.UTC), true
+}
+
+// decodeDate picks the date type by the size of the data field.
+func decodeDate(b []byte) Value {
+	var t time.Time
+	var ok bool
+	kind := KindDateTime
+	switch len(b) {
+	case 2:
+		t, ok = decodeDateG(b)
+		kind = KindDate
+	case 3:
+		t, ok = decodeTimeJ(b)
+		kind = KindTime
+	case 4:
+		t, ok = decodeDateTimeF(b)
+	case 6:
+		t, ok = decodeDateTimeI(b)
+	}
+	if !ok {
+		// An unset or invalid date: no value rather than a made-up one.
+		return Value{}
+	}
+	return Value{Kind: kind, Time: t}
+}
+
+// printableText turns bytes from the meter into safe UTF-8 text: printable
+// ASCII stays, bytes 0xA0-0xFF are read as ISO-8859-1 (the M-Bus
+// character set), control characters are dropped; surrounding spaces are
+// trimmed.
+func printableText(b []byte, reversed bool) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for i := range b {
+		c := b[i]
+		if reversed {
+			c = b[len(b)-1-i]
+		}
+		switch {
+		case c >= 0x20 && c < 0x7F:
+			sb.WriteByte(c)
+		case c >= 0xA0:
+			sb.WriteRune(rune(c))
+		}
+	}
+	s := strings.TrimSpace(sb.String())
+	if !utf8.ValidString(s) {
+		return ""
+	}
+	return s
+}
