@@ -37,7 +37,7 @@ func cmdMigrateConfig(_ context.Context, args []string, stdin io.Reader, stdout,
 		old, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
 		name = "stdin"
 	} else {
-		old, err = os.ReadFile(name)
+		old, err = os.ReadFile(name) //nolint:gosec // G703: OLD is the operator's own argument
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mbus-gateway: %v\n", err)
@@ -68,7 +68,7 @@ func writeOutput(path string, stdout io.Writer, data []byte) error {
 		_, err := stdout.Write(data)
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
+	return os.WriteFile(path, data, 0o600) //nolint:gosec // G703: -o is the operator's own flag
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -73,7 +73,7 @@ func TestParseBadFiles(t *testing.T) {
 		}},
 		{"meters.json", []string{
 			`meters[1]: want an object, got "7"`,
-			`unknown option "meters[6].adress" (did you mean "address"?)`,
+			`unknown option "meters[6].adress" (did you mean "address"?)`, //nolint:misspell // the typo is the test
 			`meters[0].address: want a string, got 5 (write it in quotes: "5")`,
 			`meters[2].address: is missing: ` + address,
 			`meters[3].address: "12345678FFFFFFFF" has wildcards (F): give the full secondary address of one meter`,

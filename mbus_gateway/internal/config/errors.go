@@ -26,7 +26,7 @@ func (e *OptionError) Error() string { return e.Path + ": " + e.Msg }
 // an MBUS_GATEWAY_ environment variable.
 type UnknownOptionError struct {
 	// Path is the key as written ("pol_interval", "mqtt.hots",
-	// "meters[0].adress") or, for the environment, the variable's name.
+	// "meters[0].addrss") or, for the environment, the variable's name.
 	Path string
 	// Env is true when Path is an environment variable.
 	Env bool

@@ -194,7 +194,7 @@ func suggestPath(prefix, k string, known map[string]bool) string {
 		return ""
 	}
 	if strings.HasSuffix(prefix, "].") {
-		return s // "meters[0].adress" → "address": the index is obvious
+		return s // "meters[0].addrss" → "address": the index is obvious
 	}
 	return prefix + s
 }

@@ -131,7 +131,7 @@ func cleanText(s string, limit int) string {
 func entityPart(s string) string {
 	out := []byte(strings.ToLower(s))
 	for i, c := range out {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
 			out[i] = '_'
 		}
 	}

@@ -138,7 +138,10 @@ func TestSecretMasked(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputs := []string{
-		fmt.Sprintf("%v", s), fmt.Sprintf("%s", s), fmt.Sprintf("%+v", h), fmt.Sprintf("%#v", h),
+		// The verbs are the point here: each must go through the mask.
+		fmt.Sprintf("%v", s),
+		fmt.Sprintf("%s", s), //nolint:staticcheck // S1025: tests the %s verb, not String
+		fmt.Sprintf("%+v", h), fmt.Sprintf("%#v", h),
 		fmt.Sprint(h), string(js), buf.String(),
 	}
 	for _, got := range outputs {

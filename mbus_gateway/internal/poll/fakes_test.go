@@ -78,12 +78,18 @@ func (b *fakeBus) ScanSecondary(ctx context.Context, progress func(master.Progre
 
 // starts returns the start offsets of the reads of addr.
 func (b *fakeBus) starts(addr string) []time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []time.Duration
-	for _, c := range b.calls {
-		if c.addr == addr {
-			out = append(out, c.start)
+	return collect(&b.mu, &b.calls, func(c call) (time.Duration, bool) { return c.start, c.addr == addr })
+}
+
+// collect returns pick's value for each of *items that pick keeps,
+// reading the items under mu.
+func collect[T, V any](mu *sync.Mutex, items *[]T, pick func(T) (V, bool)) []V {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []V
+	for _, it := range *items {
+		if v, ok := pick(it); ok {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -141,15 +147,7 @@ func (a *fakeAvail) SetAvailability(meter string, online bool) {
 
 // of returns the changes reported for meter.
 func (a *fakeAvail) of(meter string) []bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []bool
-	for _, e := range a.events {
-		if e.meter == meter {
-			out = append(out, e.online)
-		}
-	}
-	return out
+	return collect(&a.mu, &a.events, func(e availChange) (bool, bool) { return e.online, e.meter == meter })
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -227,6 +225,14 @@ func (h *harness) stop(t *testing.T) {
 	}
 }
 
+// runUntil runs the poller from now until offset d from the start.
+func (h *harness) runUntil(t *testing.T, d time.Duration) {
+	t.Helper()
+	h.start()
+	h.sleepUntil(d)
+	h.stop(t)
+}
+
 // sleepUntil advances the bubble's clock to offset d from the start.
 func (h *harness) sleepUntil(d time.Duration) {
 	time.Sleep(time.Until(h.epoch.Add(d)))
@@ -262,12 +268,23 @@ func good(took time.Duration) answer {
 	}
 }
 
+// failing answers like good(took), except that a read for which fails
+// is true keeps the bus busy and then ends with err.
+func failing(took, busy time.Duration, err error, fails func(addr string, since time.Duration) bool) answer {
+	return func(addr string, since time.Duration) (time.Duration, master.Result, error) {
+		if fails(addr, since) {
+			return busy, master.Result{}, err
+		}
+		return took, okResult(addr), nil
+	}
+}
+
 func okResult(addr string) master.Result {
 	return master.Result{Telegrams: []*mbus.Telegram{telegram(addr, "energy")}, Raw: [][]byte{{0x68, 0x03}}}
 }
 
-// timeoutErr is what the link layer gives when a meter stays silent.
-var timeoutErr = fmt.Errorf("read 2: %w", master.ErrTimeout)
+// errTimeout is what the link layer gives when a meter stays silent.
+var errTimeout = fmt.Errorf("read 2: %w", master.ErrTimeout)
 
 // secs turns whole seconds into durations.
 func secs(ss ...float64) []time.Duration {

@@ -306,7 +306,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		now := time.Now()
 		m, at := p.nextDue(now)
 		if m != nil && !at.After(now) {
-			p.poll(ctx, m, true)
+			_, _ = p.poll(ctx, m, true) // the outcome is kept in the meter's state, metrics and log
 			continue
 		}
 		var tick <-chan time.Time

@@ -29,9 +29,7 @@ func assertTimes(t *testing.T, what string, got, want []time.Duration) {
 func TestScheduleKeepsPeriod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Options{Meters: meters(3, time.Minute)}, good(time.Second))
-		h.start()
-		h.sleepUntil(5*time.Minute + 30*time.Second)
-		h.stop(t)
+		h.runUntil(t, 5*time.Minute+30*time.Second)
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 60, 120, 180, 240, 300))
 		assertTimes(t, "meter 2", h.bus.starts("2"), secs(20, 80, 140, 200, 260, 320))
 		assertTimes(t, "meter 3", h.bus.starts("3"), secs(40, 100, 160, 220, 280))
@@ -51,9 +49,7 @@ func TestScheduleKeepsPeriod(t *testing.T) {
 func TestScheduleOverrun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Options{Meters: meters(1, 10*time.Second)}, good(12*time.Second))
-		h.start()
-		h.sleepUntil(60 * time.Second)
-		h.stop(t)
+		h.runUntil(t, 60*time.Second)
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 22, 44))
 	})
 }
@@ -62,12 +58,7 @@ func TestScheduleOverrun(t *testing.T) {
 // probed with doubling backoff, and the others keep their exact period.
 func TestDeadMeterOpensBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ans := func(addr string, _ time.Duration) (time.Duration, master.Result, error) {
-			if addr == "2" {
-				return 2 * time.Second, master.Result{}, timeoutErr
-			}
-			return time.Second, okResult(addr), nil
-		}
+		ans := failing(time.Second, 2*time.Second, errTimeout, func(addr string, _ time.Duration) bool { return addr == "2" })
 		h := newHarness(t, Options{Meters: meters(3, time.Minute)}, ans)
 		h.start()
 		h.sleepUntil(10*time.Minute - time.Second)
@@ -119,12 +110,9 @@ mbus_bus_up 1
 // each, and its schedule starts afresh from the successful probe.
 func TestBreakerRecovery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ans := func(addr string, since time.Duration) (time.Duration, master.Result, error) {
-			if addr == "2" && since > 100*time.Second && since < 400*time.Second {
-				return 2 * time.Second, master.Result{}, timeoutErr
-			}
-			return time.Second, okResult(addr), nil
-		}
+		ans := failing(time.Second, 2*time.Second, errTimeout, func(addr string, since time.Duration) bool {
+			return addr == "2" && since > 100*time.Second && since < 400*time.Second
+		})
 		h := newHarness(t, Options{Meters: meters(3, time.Minute)}, ans)
 		h.start()
 		h.sleepUntil(10*time.Minute - time.Second)
@@ -271,12 +259,9 @@ func TestScanRefusedWhileRunning(t *testing.T) {
 func TestBusDownBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		eio := &os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.EIO}
-		ans := func(addr string, since time.Duration) (time.Duration, master.Result, error) {
-			if since > 10500*time.Millisecond && since < 40*time.Second {
-				return 0, master.Result{}, eio
-			}
-			return 100 * time.Millisecond, okResult(addr), nil
-		}
+		ans := failing(100*time.Millisecond, 0, eio, func(_ string, since time.Duration) bool {
+			return since > 10500*time.Millisecond && since < 40*time.Second
+		})
 		opts := Options{Meters: meters(1, time.Second), FailureThreshold: 100,
 			BusBackoffMin: 2 * time.Second, BusBackoffMax: 8 * time.Second}
 		h := newHarness(t, opts, ans)
@@ -319,9 +304,7 @@ func TestBusDownBackoff(t *testing.T) {
 func TestRunFinishesReadInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Options{Meters: meters(1, time.Minute)}, good(3*time.Second))
-		h.start()
-		h.sleepUntil(time.Second)
-		h.stop(t)
+		h.runUntil(t, time.Second)
 		if got, want := time.Since(h.epoch), 3*time.Second; got != want {
 			t.Errorf("Run returned after %v, want %v", got, want)
 		}
@@ -344,9 +327,7 @@ func TestRunCutsOffAfterGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := Options{Meters: meters(1, time.Minute), ShutdownGrace: 2 * time.Second, ReadTimeout: time.Hour}
 		h := newHarness(t, opts, good(time.Minute))
-		h.start()
-		h.sleepUntil(time.Second)
-		h.stop(t)
+		h.runUntil(t, time.Second)
 		if got, want := time.Since(h.epoch), 3*time.Second; got != want {
 			t.Errorf("Run returned after %v, want %v", got, want)
 		}
@@ -518,16 +499,11 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestBusRecoveryProbesOpenMeters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		eio := &os.PathError{Op: "write", Path: "/dev/ttyUSB0", Err: syscall.ENODEV}
-		ans := func(addr string, since time.Duration) (time.Duration, master.Result, error) {
-			if since > 15*time.Second && since < 100*time.Second {
-				return 0, master.Result{}, eio
-			}
-			return time.Second, okResult(addr), nil
-		}
+		ans := failing(time.Second, 0, eio, func(_ string, since time.Duration) bool {
+			return since > 15*time.Second && since < 100*time.Second
+		})
 		h := newHarness(t, Options{Meters: meters(2, time.Minute), FailureThreshold: 1}, ans)
-		h.start()
-		h.sleepUntil(150 * time.Second)
-		h.stop(t)
+		h.runUntil(t, 150*time.Second)
 		// Meter 2 fails at 30 (backoff until 90) and 90 (until 210); meter 1
 		// fails at 60 and finds the bus back at its probe at 120.
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 60, 120))

@@ -68,9 +68,9 @@ type jitterer struct {
 
 func newJitterer(seed uint64, maxJitter time.Duration) *jitterer {
 	if seed == 0 {
-		seed = rand.Uint64()
+		seed = rand.Uint64() //nolint:gosec // G404: jitter spreads load, it guards nothing
 	}
-	return &jitterer{rng: rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)), max: maxJitter}
+	return &jitterer{rng: rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)), max: maxJitter} //nolint:gosec // G404: jitter must be reproducible from the seed, not secret
 }
 
 // next returns a delay in [0, min(max, interval/10)).

@@ -121,7 +121,7 @@ func (p *busParser) parse(data []byte) Setup {
 			}
 		},
 		"response_delay": func(v *yaml.Node) { s.Options.ResponseDelay = p.duration(v, "response_delay") },
-		"seed":           func(v *yaml.Node) { s.Options.Seed = uint64(p.integer(v, "seed", 0, 1<<62)) },
+		"seed":           func(v *yaml.Node) { s.Options.Seed = uint64(p.integer(v, "seed", 0, 1<<62)) }, //nolint:gosec // G115: integer keeps it in 0…2^62
 		"meters":         func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
@@ -228,7 +228,7 @@ func (p *busParser) meter(n *yaml.Node, what string) (Meter, bool) {
 		"name": func(v *yaml.Node) { m.Name, _ = p.scalar(v, what+".name") },
 		"primary": func(v *yaml.Node) {
 			hasPrimary = true
-			m.Primary = byte(p.integer(v, what+".primary", 0, mbus.AddrMaxPrimary))
+			m.Primary = byte(p.integer(v, what+".primary", 0, mbus.AddrMaxPrimary)) //nolint:gosec // G115: integer keeps it in 0…250
 		},
 		"secondary": func(v *yaml.Node) { m.Secondary = p.secondary(v, what+".secondary") },
 		"frames": func(v *yaml.Node) {

@@ -10,19 +10,19 @@ import (
 type FaultKind uint8
 
 const (
-	// FaultNoAnswer: the meter stays silent.
+	// FaultNoAnswer keeps the meter silent.
 	FaultNoAnswer FaultKind = iota + 1
-	// FaultCorrupt: one byte in the middle of the answer is inverted.
+	// FaultCorrupt inverts one byte in the middle of the answer.
 	FaultCorrupt
-	// FaultChecksum: the checksum byte of the answer is off by one
+	// FaultChecksum puts the checksum byte of the answer off by one
 	// (an E5 acknowledgement has no checksum and is sent unchanged).
 	FaultChecksum
-	// FaultTruncate: only the first half of the answer is sent.
+	// FaultTruncate sends only the first half of the answer.
 	FaultTruncate
-	// FaultEcho: the request is sent back before the answer, as some
+	// FaultEcho sends the request back before the answer, as some
 	// converters do.
 	FaultEcho
-	// FaultSlow: the answer starts only after the response window of
+	// FaultSlow starts the answer only after the response window of
 	// EN 13757-2 (330 bit times + 50 ms) has closed; see Fault.Delay.
 	FaultSlow
 )

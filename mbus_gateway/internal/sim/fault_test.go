@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,7 +105,7 @@ func TestFaultSchedule(t *testing.T) {
 
 	got := answered(t, newBus(t, Options{}, meter(Fault{Kind: FaultNoAnswer, Every: 3})), 7)
 	want := []bool{true, true, false, true, true, false, true}
-	if !equalBools(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("every 3: got %v, want %v", got, want)
 	}
 
@@ -112,10 +113,10 @@ func TestFaultSchedule(t *testing.T) {
 	a := answered(t, newBus(t, Options{Seed: 7}, meter(half)), 400)
 	b := answered(t, newBus(t, Options{Seed: 7}, meter(half)), 400)
 	c := answered(t, newBus(t, Options{Seed: 8}, meter(half)), 400)
-	if !equalBools(a, b) {
+	if !slices.Equal(a, b) {
 		t.Error("probability: the same seed gave different faults")
 	}
-	if equalBools(a, c) {
+	if slices.Equal(a, c) {
 		t.Error("probability: different seeds gave the same 400 faults")
 	}
 	if n := count(a); n < 150 || n > 250 {
@@ -129,28 +130,16 @@ func TestFaultSchedule(t *testing.T) {
 	}
 	got = answered(t, bus, 4)
 	want = []bool{true, false, true, false}
-	if !equalBools(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("every 2 set at run time: got %v, want %v", got, want)
 	}
 	sa := bus.Meters()[0].Secondary
 	if err := bus.SetFaultSecondary(sa); err != nil {
 		t.Fatal(err)
 	}
-	if got := answered(t, bus, 2); !equalBools(got, []bool{true, true}) {
+	if got := answered(t, bus, 2); !slices.Equal(got, []bool{true, true}) {
 		t.Errorf("after clearing by secondary address: got %v, want all answered", got)
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func count(b []bool) int {

@@ -14,7 +14,7 @@ import (
 func makeRaw(f *os.File) error {
 	var t syscall.Termios
 	fd := f.Fd()
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCGETS, uintptr(unsafe.Pointer(&t))); e != 0 { //nolint:gosec // G103: ioctl(2) takes a pointer to the termios
 		return fmt.Errorf("tcgets: %w", e)
 	}
 	t.Iflag &^= syscall.IGNBRK | syscall.BRKINT | syscall.PARMRK | syscall.ISTRIP | syscall.INLCR | syscall.IGNCR | syscall.ICRNL | syscall.IXON
@@ -24,7 +24,7 @@ func makeRaw(f *os.File) error {
 	t.Cflag |= syscall.CS8
 	t.Cc[syscall.VMIN] = 1
 	t.Cc[syscall.VTIME] = 0
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 {
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&t))); e != 0 { //nolint:gosec // G103: ioctl(2) takes a pointer to the termios
 		return fmt.Errorf("tcsets: %w", e)
 	}
 	return nil

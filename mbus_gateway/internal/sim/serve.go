@@ -98,7 +98,7 @@ func (b *Bus) extract(buf *[]byte) (mbus.Frame, []byte, bool) {
 
 func (b *Bus) skip(buf []byte, n int) []byte {
 	b.mu.Lock()
-	b.garbage += uint64(n)
+	b.garbage += uint64(n) //nolint:gosec // G115: n indexes buf, so it is never negative
 	b.mu.Unlock()
 	return buf[n:]
 }

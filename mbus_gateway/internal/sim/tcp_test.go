@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -148,7 +149,7 @@ func TestSecondarySelect(t *testing.T) {
 					selected = append(selected, st.Name)
 				}
 			}
-			if !equalStrings(selected, tt.readFrom) {
+			if !slices.Equal(selected, tt.readFrom) {
 				t.Errorf("selected: got %q, want %q", selected, tt.readFrom)
 			}
 		})
@@ -164,18 +165,6 @@ func primaryOf(t *testing.T, s Setup, name string) byte {
 	}
 	t.Fatalf("no meter %q", name)
 	return 0
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDeselect(t *testing.T) {

@@ -96,7 +96,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, &OpenError{Path: path, Err: fmt.Errorf("want a file path, got %q", path)}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil { //nolint:gosec // G703: the path comes from the operator's data_dir option
 		return nil, &OpenError{Path: path, Err: fmt.Errorf("%w: %w", ErrUnwritable, err)}
 	}
 	db, err := sql.Open("sqlite3", dsn(path))
