@@ -1,0 +1,444 @@
+// Status page of the M-Bus gateway. Every URL here is relative, so the page
+// works behind Home Assistant's ingress prefix. Data arrives as server-sent
+// events ("events"); when the stream fails the page polls "status".
+"use strict";
+
+(function () {
+  const POLL_MS = 5000;
+  const STALE_MS = 30000; // no event for this long: switch to polling
+
+  const $ = (id) => document.getElementById(id);
+  const state = { status: null, receivedAt: 0, source: null, pollTimer: 0, staleTimer: 0, cards: new Map() };
+
+  // el builds an element; text is always set as text, never parsed as HTML.
+  function el(tag, props, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "text") e.textContent = v;
+      else if (k === "class") e.className = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  // ---- formatting -------------------------------------------------------
+
+  const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 });
+  const integerFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+
+  function words(s) {
+    if (!s) return "";
+    const t = String(s).replace(/_/g, " ");
+    return t.charAt(0).toUpperCase() + t.slice(1);
+  }
+
+  // serverNow estimates the server's clock from the last document.
+  function serverNow() {
+    if (!state.status) return Date.now();
+    return Date.parse(state.status.time) + (Date.now() - state.receivedAt);
+  }
+
+  function ago(iso) {
+    if (!iso) return "never";
+    const s = Math.round((serverNow() - Date.parse(iso)) / 1000);
+    return s < 0 ? "in " + span(-s) : span(s) + " ago";
+  }
+
+  function span(s) {
+    if (s < 5) return "a moment";
+    if (s < 90) return s + " s";
+    if (s < 5400) return Math.round(s / 60) + " min";
+    if (s < 129600) return Math.round(s / 3600) + " h";
+    return Math.round(s / 86400) + " d";
+  }
+
+  function bytes(n) {
+    if (n < 10000) return integerFormat.format(n) + " B";
+    if (n < 10e6) return numberFormat.format(Math.round(n / 102.4) / 10) + " KiB";
+    return numberFormat.format(Math.round(n / 104857.6) / 10) + " MiB";
+  }
+
+  function value(v) {
+    if (v === null || v === undefined) return "—";
+    if (typeof v === "number") return numberFormat.format(v);
+    return String(v);
+  }
+
+  // ---- small DOM helpers ------------------------------------------------
+
+  function setPill(node, text, tone) {
+    node.textContent = text || "";
+    node.dataset.tone = tone || "";
+  }
+
+  function setError(node, msg) {
+    node.textContent = msg || "";
+    node.hidden = !msg;
+  }
+
+  function setFacts(dl, rows) {
+    dl.replaceChildren(...rows.filter((r) => r).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  }
+
+  let toastTimer = 0;
+  function toast(msg, tone) {
+    const t = $("toast");
+    t.textContent = msg;
+    t.dataset.tone = tone || "";
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+  }
+
+  async function post(url, body) {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body || {}),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* not JSON */ }
+    if (!res.ok) throw new Error((data && data.error) || res.status + " " + res.statusText);
+    return data;
+  }
+
+  // ---- rendering --------------------------------------------------------
+
+  function render(st) {
+    state.status = st;
+    state.receivedAt = Date.now();
+    draw();
+  }
+
+  function draw() {
+    const st = state.status;
+    renderBus(st.bus);
+    renderBroker(st.broker);
+    renderOutbox(st.outbox);
+    renderMeters(st.meters || []);
+    renderScan(st.scan);
+    $("foot").textContent = "Gateway " + (st.versions.gateway || "dev") + " · " + st.versions.go;
+  }
+
+  function renderBus(b) {
+    const tones = { ok: ["OK", "ok"], backoff: ["Retrying", "warn"], down: ["Down", "err"] };
+    const [label, tone] = tones[b.state] || [words(b.state), ""];
+    setPill($("bus-state"), label, tone);
+    setFacts($("bus"), [
+      ["Port", b.device || "—"],
+      b.baud ? ["Baud rate", integerFormat.format(b.baud)] : null,
+      ["Reads", integerFormat.format(b.polls)],
+      ["Errors", integerFormat.format(b.errors)],
+      ["Sent / received", bytes(b.tx_bytes || 0) + " / " + bytes(b.rx_bytes || 0)],
+      ["Bus load", Math.round((b.load || 0) * 100) + " %"],
+      b.retry_at ? ["Next try", ago(b.retry_at)] : null,
+    ]);
+    setError($("bus-error"), b.last_error);
+  }
+
+  function renderBroker(b) {
+    if (!b) {
+      setPill($("broker-state"), "Unknown", "");
+      setFacts($("broker"), []);
+      setError($("broker-error"), "");
+      return;
+    }
+    setPill($("broker-state"), b.connected ? "Connected" : "Disconnected", b.connected ? "ok" : "err");
+    setFacts($("broker"), [
+      ["Broker", b.broker || "—"],
+      b.since ? [b.connected ? "Connected" : "Lost", ago(b.since)] : null,
+      ["Published", integerFormat.format(b.published)],
+      ["Acknowledged", integerFormat.format(b.delivered)],
+    ]);
+    setError($("broker-error"), b.last_error);
+  }
+
+  function renderOutbox(o) {
+    const depth = o.depth === null || o.depth === undefined ? null : o.depth;
+    if (o.failing) setPill($("outbox-state"), "Failing", "err");
+    else if (depth === 0) setPill($("outbox-state"), "Empty", "ok");
+    else if (depth !== null) setPill($("outbox-state"), "Queued", "warn");
+    else setPill($("outbox-state"), "", "");
+    setFacts($("outbox"), [
+      ["Waiting for broker", depth === null ? "unknown" : integerFormat.format(depth)],
+      ["Waiting for store", integerFormat.format(o.pending)],
+      ["Dropped", integerFormat.format(o.dropped)],
+    ]);
+    setError($("outbox-error"), o.error || o.last_error);
+  }
+
+  function breaker(m) {
+    if (!m.enabled) return ["Disabled", ""];
+    if (m.breaker === "open") return ["Offline", "err"];
+    if (m.breaker === "half_open") return ["Probing", "warn"];
+    if (m.failures > 0) return ["Failing", "warn"];
+    if (!m.last_success) return ["Waiting", ""];
+    return ["Online", "ok"];
+  }
+
+  function renderMeters(meters) {
+    const box = $("meters");
+    $("meter-count").textContent = meters.length ? "(" + meters.length + ")" : "";
+    $("no-meters").hidden = meters.length > 0;
+    const seen = new Set();
+    meters.forEach((m, i) => {
+      seen.add(m.id);
+      let card = state.cards.get(m.id);
+      if (!card) {
+        card = meterCard(m.id);
+        state.cards.set(m.id, card);
+      }
+      if (box.children[i] !== card.root) box.insertBefore(card.root, box.children[i] || null);
+      updateMeter(card, m);
+    });
+    for (const [id, card] of state.cards) {
+      if (!seen.has(id)) { card.root.remove(); state.cards.delete(id); }
+    }
+  }
+
+  // meterCard builds the fixed parts of a meter's card once; updates
+  // change its contents, so an open telegram view stays open.
+  function meterCard(id) {
+    const c = {};
+    c.name = el("h3", { class: "meter-name" });
+    c.sub = el("div", { class: "meter-sub" });
+    c.pill = el("span", { class: "pill" });
+    c.meta = el("div", { class: "meter-meta" });
+    c.error = el("p", { class: "error", hidden: true });
+    c.values = el("tbody");
+    c.read = el("button", { class: "button read-now", type: "button", text: "Read now", onclick: () => readNow(id, c.read) });
+    c.raw = el("pre", { class: "raw" });
+    c.decoded = el("pre", { class: "decoded" });
+    c.copy = el("button", { class: "button copy", type: "button", text: "Copy for bug report", onclick: () => copyTelegram(c) });
+    c.details = el("details", { class: "telegram" },
+      el("summary", { text: "Last telegram" }),
+      el("div", { class: "label", text: "Raw (hex)" }), c.raw,
+      el("div", { class: "label", text: "Decoded" }), c.decoded,
+      c.copy);
+    c.root = el("article", { class: "card meter", id: "meter-" + id, "data-meter": id },
+      el("div", { class: "meter-head" }, el("div", null, c.name, c.sub), c.pill),
+      c.meta, c.error,
+      el("table", { class: "values" }, c.values),
+      el("div", { class: "actions" }, c.read),
+      c.details);
+    return c;
+  }
+
+  function updateMeter(c, m) {
+    c.name.textContent = m.name || m.id;
+    c.sub.textContent = ["Address " + m.address, m.manufacturer, words(m.medium), m.header && m.header.id]
+      .filter((x) => x).join(" · ");
+    const [label, tone] = breaker(m);
+    setPill(c.pill, label, tone);
+    const meta = ["Read " + ago(m.last_success)];
+    if (m.enabled && m.interval_seconds) meta.push("every " + span(m.interval_seconds));
+    if (m.failures > 0) meta.push(m.failures + (m.failures === 1 ? " failure" : " failures") + " in a row");
+    c.meta.textContent = meta.join(" · ");
+    setError(c.error, m.last_error || (m.decode_error ? "Decoding: " + m.decode_error : ""));
+
+    const rows = (m.values || []).map((r) => {
+      const detail = r.key !== r.quantity ? words(r.key) : "";
+      return el("tr", { "data-key": r.key },
+        el("th", null, words(r.quantity || r.key), detail ? el("small", { text: detail }) : null),
+        el("td", { class: "num", text: value(r.value) }),
+        el("td", { class: "unit", text: r.unit || "" }));
+    });
+    if (!rows.length) rows.push(el("tr", null, el("td", { class: "no-data", colspan: "3", text: "No values yet." })));
+    c.values.replaceChildren(...rows);
+
+    const raw = (m.raw || []).join("\n");
+    c.details.hidden = !raw && !m.header;
+    c.raw.textContent = raw || "—";
+    c.decoded.textContent = m.header ? JSON.stringify({ header: m.header, records: m.values }, null, 2) : "—";
+  }
+
+  async function readNow(id, button) {
+    button.disabled = true;
+    button.textContent = "Reading…";
+    try {
+      await post("meters/" + encodeURIComponent(id) + "/read");
+      toast("Read " + id + ".");
+      refresh();
+    } catch (e) {
+      toast("Read failed: " + e.message, "err");
+    } finally {
+      button.disabled = false;
+      button.textContent = "Read now";
+    }
+  }
+
+  async function copyTelegram(c) {
+    const text = "Raw:\n" + c.raw.textContent + "\n\nDecoded:\n" + c.decoded.textContent + "\n";
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(text);
+      } else {
+        // Plain-http pages have no clipboard API: copy from a hidden text area.
+        const ta = el("textarea", { class: "offscreen", readonly: true });
+        ta.value = text;
+        document.body.append(ta);
+        ta.select();
+        const ok = document.execCommand("copy");
+        ta.remove();
+        if (!ok) throw new Error("the browser refused");
+      }
+      toast("Telegram copied.");
+    } catch (e) {
+      toast("Copy failed: " + e.message, "err");
+    }
+  }
+
+  // ---- scan -------------------------------------------------------------
+
+  let foundKey = "";
+
+  function renderScan(sc) {
+    const running = !!(sc && sc.running);
+    $("scan-start").disabled = running;
+    $("scan-mode").disabled = running;
+    $("scan-progress").hidden = !running;
+    if (running) {
+      const p = sc.progress || {};
+      const bar = $("scan-bar");
+      if (p.total > 0) {
+        bar.max = p.total;
+        bar.value = p.done;
+        $("scan-text").textContent = p.done + " of " + p.total + " · " + p.found + " found";
+      } else {
+        bar.removeAttribute("value"); // indeterminate
+        $("scan-text").textContent = p.done + " probes · " + p.found + " found";
+      }
+    }
+    setError($("scan-error"), sc && sc.error);
+    const found = (sc && sc.found) || [];
+    $("found-wrap").hidden = running || !sc || !sc.finished;
+    const key = JSON.stringify(found);
+    if (key === foundKey) return;
+    foundKey = key;
+    const old = new Map();
+    for (const input of $("found-rows").querySelectorAll("input")) old.set(input.dataset.address, input.value);
+    const rows = found.map((f) => foundRow(f, old.get(f.address)));
+    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: "5", class: "empty", text: "No meters answered." })));
+    $("found-rows").replaceChildren(...rows);
+  }
+
+  function foundRow(f, name) {
+    const meter = [f.manufacturer, f.id].filter((x) => x).join(" ") || (f.collision ? null : "—");
+    const addr = f.primary >= 0 && f.secondary ? f.secondary + " (" + f.primary + ")" : f.address;
+    const input = el("input", { type: "text", maxlength: "64", placeholder: "Name (optional)", "data-address": f.address, "aria-label": "Name for " + f.address });
+    input.value = name || "";
+    let act;
+    if (f.configured) act = el("span", { class: "pill", "data-tone": "ok", text: "Configured" });
+    else {
+      act = el("button", { class: "button primary add", type: "button", text: "Add", onclick: () => addMeter(f.address, input, act) });
+    }
+    return el("tr", { "data-address": f.address },
+      el("td", { class: "addr", text: addr }),
+      el("td", null, meter, f.collision ? el("div", { class: "pill", "data-tone": "warn", text: "Several meters answer here" }) : null),
+      el("td", { text: words(f.medium) || "—" }),
+      el("td", { class: "name" }, f.configured ? null : input),
+      el("td", { class: "act" }, act));
+  }
+
+  async function addMeter(address, input, button) {
+    button.disabled = true;
+    try {
+      await post("meters", { address: address, name: input.value.trim() });
+      toast("Added meter " + address + ".");
+      refresh();
+    } catch (e) {
+      toast("Adding failed: " + e.message, "err");
+      button.disabled = false;
+    }
+  }
+
+  async function startScan(ev) {
+    ev.preventDefault();
+    $("scan-start").disabled = true;
+    try {
+      // The answer may be older than an event already shown: fetch anew.
+      await post("scan", { mode: $("scan-mode").value });
+      refresh();
+    } catch (e) {
+      setError($("scan-error"), e.message);
+      $("scan-start").disabled = false;
+    }
+  }
+
+  // ---- data sources -----------------------------------------------------
+
+  function setLive(s, text) {
+    $("live").dataset.state = s;
+    $("live-text").textContent = text;
+  }
+
+  async function refresh() {
+    try {
+      const res = await fetch("status", { cache: "no-store" });
+      if (!res.ok) throw new Error(res.status + " " + res.statusText);
+      render(await res.json());
+      if (!state.source) setLive("polling", "Updated " + new Date().toLocaleTimeString());
+    } catch (e) {
+      setLive("offline", "Gateway unreachable");
+    }
+  }
+
+  function startPolling() {
+    if (state.pollTimer) return;
+    refresh();
+    state.pollTimer = setInterval(refresh, POLL_MS);
+  }
+
+  function stopPolling() {
+    clearInterval(state.pollTimer);
+    state.pollTimer = 0;
+  }
+
+  // watchdog falls back to polling when the stream goes quiet (a proxy may
+  // hold events back) and tries the stream again later.
+  function watchdog() {
+    clearTimeout(state.staleTimer);
+    state.staleTimer = setTimeout(() => {
+      if (state.source) { state.source.close(); state.source = null; }
+      setLive("polling", "Polling");
+      startPolling();
+      setTimeout(connect, STALE_MS);
+    }, STALE_MS);
+  }
+
+  function connect() {
+    if (!window.EventSource) { startPolling(); return; }
+    if (state.source) return;
+    const src = new EventSource("events");
+    state.source = src;
+    src.addEventListener("status", (ev) => {
+      stopPolling();
+      setLive("live", "Live");
+      watchdog();
+      render(JSON.parse(ev.data));
+    });
+    src.addEventListener("error", () => {
+      if (src.readyState === EventSource.CLOSED) {
+        state.source = null;
+        setLive("polling", "Polling");
+        startPolling();
+        setTimeout(connect, STALE_MS);
+      } else {
+        setLive("connecting", "Reconnecting…");
+        startPolling();
+      }
+    });
+    watchdog();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("scan-form").addEventListener("submit", startScan);
+    // Ages ("2 min ago") move on between updates.
+    setInterval(() => { if (state.status) draw(); }, 10000);
+    refresh();
+    connect();
+  });
+})();
