@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/web"
+)
+
+// notifier of new outbox rows; *mqtt.Client implements it.
+type rowNotifier interface{ Notify() }
+
+// outboxSink is the poller's Sink: it commits each reading to the outbox
+// and then wakes the MQTT client, so that a reading is durable before
+// anyone tries to publish it.
+type outboxSink struct {
+	store  *store.Store
+	notify rowNotifier
+}
+
+// Deliver commits r and tells the publisher.
+func (s *outboxSink) Deliver(ctx context.Context, r reading.Reading) error {
+	if _, err := s.store.Enqueue(ctx, r); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	s.notify.Notify()
+	return nil
+}
+
+// addedMetersKey holds, in the store's key/value table, the meters added
+// on the status page (JSON list of addedMeter), so that they are read
+// again after a restart.
+const addedMetersKey = "web.added_meters"
+
+// addedMeter is one meter added on the status page.
+type addedMeter struct {
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+}
+
+// meterAdder is the status page's MeterAdder: it persists the meter, then
+// schedules it. It also records it among the found meters, which the page
+// and the next start list.
+type meterAdder struct {
+	poller   *poll.Poller
+	store    *store.Store
+	interval time.Duration
+
+	mu sync.Mutex // one addition at a time: read-modify-write of the list
+}
+
+// AddMeter adds the meter at address (checked by the caller) named name.
+func (a *meterAdder) AddMeter(ctx context.Context, address, name string) error {
+	addr, err := mbus.ParseAddress(address)
+	if err != nil {
+		return fmt.Errorf("add meter: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := addr.String()
+	for _, m := range a.poller.Snapshot().Meters {
+		if m.Address == key {
+			return fmt.Errorf("add meter %s: %w", key, web.ErrMeterExists)
+		}
+	}
+	list, err := loadAdded(ctx, a.store)
+	if err != nil {
+		return fmt.Errorf("add meter %s: %w", key, err)
+	}
+	data, err := json.Marshal(append(list, addedMeter{Address: key, Name: name}))
+	if err != nil {
+		return fmt.Errorf("add meter %s: %w", key, err)
+	}
+	if err := a.store.Set(ctx, addedMetersKey, string(data)); err != nil {
+		return fmt.Errorf("add meter %s: %w", key, err)
+	}
+	if err := a.store.SaveFound(ctx, []store.Found{foundOf(addr, time.Now())}); err != nil {
+		return fmt.Errorf("add meter %s: %w", key, err)
+	}
+	if _, err := a.poller.AddMeters(poll.Meter{Address: addr, Name: name, Interval: a.interval, Enabled: true}); err != nil {
+		return fmt.Errorf("add meter %s: %w", key, err)
+	}
+	return nil
+}
+
+// loadAdded reads the meters added on the status page.
+func loadAdded(ctx context.Context, s *store.Store) ([]addedMeter, error) {
+	raw, ok, err := s.Get(ctx, addedMetersKey)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var list []addedMeter
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, fmt.Errorf("%s in the store: %w", addedMetersKey, err)
+	}
+	return list, nil
+}
+
+// foundOf describes a meter at addr for the store's list of found meters.
+func foundOf(addr mbus.Address, now time.Time) store.Found {
+	f := store.Found{Address: addr.String(), Primary: -1, FirstSeen: now, LastSeen: now}
+	if !addr.IsSecondary {
+		f.Primary = int(addr.Primary)
+		return f
+	}
+	describeSecondary(&f, addr.Secondary)
+	return f
+}
+
+// foundFromScan converts what a scan found. A meter with a known secondary
+// address is kept by it (it survives re-addressing); several meters on
+// one primary address without a secondary address cannot be read apart
+// and are left out.
+func foundFromScan(found []master.Found, now time.Time) []store.Found {
+	var out []store.Found
+	var zero mbus.SecondaryAddress
+	for _, m := range found {
+		f := store.Found{Primary: m.Primary, FirstSeen: now, LastSeen: now}
+		switch {
+		case m.Secondary != zero && !m.Secondary.IsPattern():
+			f.Address = m.Secondary.String()
+			describeSecondary(&f, m.Secondary)
+		case m.Collision || m.Primary < 0:
+			continue
+		default:
+			f.Address = mbus.Address{Primary: byte(m.Primary)}.String()
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// describeSecondary fills what a secondary address tells about its meter.
+func describeSecondary(f *store.Found, a mbus.SecondaryAddress) {
+	f.Secondary = a.String()
+	f.Manufacturer = mbus.ManufacturerName(a.ManufacturerCode())
+	f.Medium = a.Medium().String()
+}
+
+var (
+	_ poll.Sink         = (*outboxSink)(nil)
+	_ poll.Bus          = (*master.Master)(nil)
+	_ poll.Availability = (*mqtt.Client)(nil)
+	_ rowNotifier       = (*mqtt.Client)(nil)
+	_ web.MeterAdder    = (*meterAdder)(nil)
+	_ web.Checker       = (*store.Store)(nil)
+)

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
+)
+
+// startMeters lists the meters to read from the start: the configured
+// ones and those added on the status page; with no meters configured also
+// those an earlier scan found, so that scan_on_start scans only once.
+func startMeters(ctx context.Context, o *config.Options, s *store.Store) ([]poll.Meter, error) {
+	ms := make([]poll.Meter, 0, len(o.Meters))
+	seen := map[string]bool{}
+	add := func(m poll.Meter) {
+		if key := m.Address.String(); !seen[key] {
+			seen[key] = true
+			ms = append(ms, m)
+		}
+	}
+	for _, m := range o.Meters {
+		add(pollMeter(m))
+	}
+	added, err := loadAdded(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, a := range added {
+		if addr, err := mbus.ParseAddress(a.Address); err == nil {
+			add(poll.Meter{Address: addr, Name: a.Name, Interval: o.PollInterval, Enabled: true})
+		}
+	}
+	if len(o.Meters) > 0 {
+		return ms, nil
+	}
+	found, err := s.Found(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, f := range found {
+		if addr, err := mbus.ParseAddress(f.Address); err == nil {
+			add(poll.Meter{Address: addr, Interval: o.PollInterval, Enabled: true})
+		}
+	}
+	return ms, nil
+}
+
+// pollMeter converts a configured meter.
+func pollMeter(m config.Meter) poll.Meter {
+	return poll.Meter{Address: m.Address, Name: m.Name, Interval: m.PollInterval, Baud: m.Baudrate, Enabled: m.Enabled}
+}
+
+// scanOnStart scans the bus once (no meters known yet), keeps the result
+// in the store and reads what it found. A failed scan is logged; the
+// gateway keeps running, and a scan can be started from the status page.
+func (d *daemon) scanOnStart(ctx context.Context) {
+	log := d.log.With().Str("component", "scan").Str("mode", d.opts.ScanMode).Logger()
+	log.Info().Msg("no meters configured: scanning the bus")
+	found, err := d.poller.Scan(ctx, d.opts.ScanMode, func(p poll.ScanProgress) {
+		log.Debug().Int("done", p.Done).Int("total", p.Total).Int("found", p.Found).Msg("scan progress")
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		log.Error().Err(err).Int("found", len(found)).Msg("scan failed")
+	}
+	meters := foundFromScan(found, time.Now())
+	if len(meters) == 0 {
+		log.Warn().Msg("scan found no meters: check wiring and baud rate, or list the meters in the options")
+		return
+	}
+	if err := d.store.SaveFound(ctx, meters); err != nil {
+		log.Error().Err(err).Msg("cannot keep the scan result; it is used for this run only")
+	}
+	var add []poll.Meter
+	for _, f := range meters {
+		addr, err := mbus.ParseAddress(f.Address)
+		if err != nil {
+			continue
+		}
+		add = append(add, poll.Meter{Address: addr, Interval: d.opts.PollInterval, Enabled: true})
+		log.Info().Str("meter", f.Address).Str("manufacturer", f.Manufacturer).Str("medium", f.Medium).Msg("found")
+	}
+	n, err := d.poller.AddMeters(add...)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot read the meters found")
+		return
+	}
+	log.Info().Int("found", len(meters)).Int("added", n).Msg("scan done")
+}
