@@ -48,11 +48,16 @@ func (a SecondaryAddress) String() string {
 // non-BCD meters may show hex digits A-F).
 func (a SecondaryAddress) ID() string {
 	var b [8]byte
+	return string(a.appendID(b[:0]))
+}
+
+// appendID appends what ID returns.
+func (a SecondaryAddress) appendID(dst []byte) []byte {
 	for i := range 4 {
 		v := a[3-i]
-		b[2*i], b[2*i+1] = hexUpper[v>>4], hexUpper[v&0x0F]
+		dst = append(dst, hexUpper[v>>4], hexUpper[v&0x0F])
 	}
-	return string(b[:])
+	return dst
 }
 
 // ManufacturerCode returns the raw 15-bit manufacturer field.

@@ -1,10 +1,10 @@
 package mbus
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -74,10 +74,8 @@ func decodeInt(b []byte) int64 {
 // decodeBCD reads a little-endian packed BCD number (type A). A top
 // nibble 0xF is a minus sign (EN 13757-3:2018, annex A). Digits A-E (and
 // F anywhere else) are not numbers: meters use them to show errors, so
-// ok is false and text holds the digits as printed, most significant
-// first, with A-F in upper case and a leading F shown as '-'. Meter
-// displays show the same characters, so nothing is lost or invented.
-func decodeBCD(b []byte) (v int64, text string, ok bool) {
+// ok is false and the caller shows the digits with appendBCDText.
+func decodeBCD(b []byte) (v int64, ok bool) {
 	neg := false
 	for i := len(b) - 1; i >= 0; i-- {
 		hi, lo := b[i]>>4, b[i]&0x0F
@@ -85,33 +83,35 @@ func decodeBCD(b []byte) (v int64, text string, ok bool) {
 		case i == len(b)-1 && hi == 0xF:
 			neg = true
 		case hi > 9:
-			return 0, bcdText(b), false
+			return 0, false
 		default:
 			v = v*10 + int64(hi)
 		}
 		if lo > 9 {
-			return 0, bcdText(b), false
+			return 0, false
 		}
 		v = v*10 + int64(lo)
 	}
 	if neg {
 		v = -v
 	}
-	return v, "", true
+	return v, true
 }
 
 const hexUpper = "0123456789ABCDEF"
 
-// bcdText prints BCD digits as described at decodeBCD.
-func bcdText(b []byte) string {
-	out := make([]byte, 0, 2*len(b))
+// appendBCDText appends BCD digits as printed, most significant first,
+// with A-F in upper case and a leading F shown as '-'. Meter displays
+// show the same characters, so nothing is lost or invented.
+func appendBCDText(dst, b []byte) []byte {
+	start := len(dst)
 	for i := len(b) - 1; i >= 0; i-- {
-		out = append(out, hexUpper[b[i]>>4], hexUpper[b[i]&0x0F])
+		dst = append(dst, hexUpper[b[i]>>4], hexUpper[b[i]&0x0F])
 	}
-	if out[0] == 'F' {
-		out[0] = '-'
+	if len(dst) > start && dst[start] == 'F' {
+		dst[start] = '-'
 	}
-	return string(out)
+	return dst
 }
 
 // decodeReal reads a little-endian IEEE 754 single (type H).
@@ -209,13 +209,12 @@ func decodeDate(b []byte) Value {
 	return Value{Kind: kind, Time: t}
 }
 
-// printableText turns bytes from the meter into safe UTF-8 text: printable
-// ASCII stays, bytes 0xA0-0xFF are read as ISO-8859-1 (the M-Bus
-// character set), control characters are dropped; surrounding spaces are
-// trimmed.
-func printableText(b []byte, reversed bool) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
+// appendPrintable appends bytes from the meter as safe UTF-8 text:
+// printable ASCII stays, bytes 0xA0-0xFF are read as ISO-8859-1 (the
+// M-Bus character set), control characters are dropped; surrounding
+// white space is trimmed.
+func appendPrintable(dst, b []byte, reversed bool) []byte {
+	start := len(dst)
 	for i := range b {
 		c := b[i]
 		if reversed {
@@ -223,14 +222,12 @@ func printableText(b []byte, reversed bool) string {
 		}
 		switch {
 		case c >= 0x20 && c < 0x7F:
-			sb.WriteByte(c)
+			dst = append(dst, c)
 		case c >= 0xA0:
-			sb.WriteRune(rune(c))
+			dst = utf8.AppendRune(dst, rune(c))
 		}
 	}
-	s := strings.TrimSpace(sb.String())
-	if !utf8.ValidString(s) {
-		return ""
-	}
-	return s
+	text := bytes.TrimSpace(dst[start:])
+	n := copy(dst[start:], text)
+	return dst[:start+n]
 }

@@ -3,7 +3,6 @@ package mbus
 import (
 	"fmt"
 	"math"
-	"strconv"
 )
 
 // Limits of one data record (EN 13757-3:2018, clauses 6.3.2 and 6.4.2).
@@ -27,34 +26,151 @@ type recordReader struct {
 	// msbFirst is set for mode 2 telegrams (CI 0x76): multi-byte data
 	// fields are sent most significant byte first.
 	msbFirst bool
+	// txt is held by value: a pointer here would make the compiler move
+	// every telegramText to the heap.
+	txt telegramText
+	// layouts keeps what scan found for the first records, so that
+	// decodeRecords does not walk their structure again.
+	layouts [64]recordLayout
 }
 
 // errAt wraps err with the frame offset of b[i].
 func (r *recordReader) errAt(i int, err error) error { return frameErr(r.base+i, err) }
 
-// decodeRecords appends every record to t and stops at the first record
-// it cannot decode, returning a FrameError that says where.
-func (r *recordReader) decodeRecords(t *Telegram) error {
-	for i := 0; i < len(r.b); {
-		switch r.b[i] {
-		case difFiller:
-			i++
-			continue
-		case difManufacturer, difMoreFollow:
-			t.MoreRecordsFollow = r.b[i] == difMoreFollow
-			if i+1 < len(r.b) {
-				t.ManufacturerData = r.b[i+1:]
-			}
-			return nil
-		}
-		rec, next, err := r.decodeRecord(i)
+// recordLayout tells where the parts of one data record lie in
+// recordReader.b: DIF and DIFEs from dif, VIF and VIFEs (with the text of
+// a plain-text VIF) from vib, the data (after the LVAR byte of variable
+// length data) from data up to end.
+type recordLayout struct {
+	dif, vib, data, end int
+}
+
+// scan checks the structure of every record before any is decoded, so
+// that the records can be stored in a slice of the right size. It
+// returns the number of records, the index where they end (the end of b
+// or a DIF 0x0F/0x1F that starts manufacturer data) and, when a record
+// cannot be decoded, a FrameError that says where.
+func (r *recordReader) scan() (n, end int, err error) {
+	i := r.skipFillers(0)
+	for i < len(r.b) && r.b[i] != difManufacturer && r.b[i] != difMoreFollow {
+		l, err := r.layout(i)
 		if err != nil {
-			return err
+			return n, i, err
 		}
-		t.Records = append(t.Records, rec)
-		i = next
+		if n < len(r.layouts) {
+			r.layouts[n] = l
+		}
+		n++
+		i = r.skipFillers(l.end)
 	}
-	return nil
+	return n, i, nil
+}
+
+// skipFillers returns the index of the first byte at or after b[i] that
+// is not an idle filler DIF.
+func (r *recordReader) skipFillers(i int) int {
+	for i < len(r.b) && r.b[i] == difFiller {
+		i++
+	}
+	return i
+}
+
+// decodeRecords decodes the n records scan found into t.Records and
+// reads the manufacturer data that starts at b[end], if any.
+func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
+	t.Records = make([]Record, n)
+	i := r.skipFillers(0)
+	for k := range t.Records {
+		var l recordLayout
+		if k < len(r.layouts) {
+			l = r.layouts[k]
+		} else {
+			l, _ = r.layout(i) // scan has checked it
+		}
+		var v vibState
+		r.decodeRecord(&t.Records[k], &v, l)
+		r.txt.setKey(t.Records, k, v.qual[:v.nqual])
+		i = r.skipFillers(l.end)
+	}
+	if end < len(r.b) && (r.b[end] == difManufacturer || r.b[end] == difMoreFollow) {
+		t.MoreRecordsFollow = r.b[end] == difMoreFollow
+		if end+1 < len(r.b) {
+			t.ManufacturerData = r.b[end+1:]
+		}
+	}
+}
+
+// layout finds the parts of the record at b[i] (EN 13757-3:2018, clause
+// 6.3) and checks that they fit.
+func (r *recordReader) layout(i int) (recordLayout, error) {
+	b := r.b
+	l := recordLayout{dif: i}
+	dif := b[i]
+	if dif&0x0F == DataSpecial {
+		// 0x3F-0x6F are reserved, 0x7F is the master's global readout request.
+		return l, r.errAt(i, fmt.Errorf("DIF 0x%02X is a reserved special function: %w", dif, ErrRecord))
+	}
+	i++
+	for n := 0; b[i-1]&difExtBit != 0; n++ {
+		if i >= len(b) {
+			return l, r.errAt(i, fmt.Errorf("DIFE expected after 0x%02X: %w", b[i-1], ErrTruncated))
+		}
+		if n == MaxDIFE {
+			return l, r.errAt(i, ErrTooManyDIFE)
+		}
+		i++
+	}
+
+	l.vib = i
+	if i >= len(b) {
+		return l, r.errAt(i, fmt.Errorf("VIF expected: %w", ErrTruncated))
+	}
+	vif := b[i]
+	i++
+	if vif&0x7F == vifPlainText {
+		// The unit text follows the VIF as LVAR + ASCII, last character
+		// first; VIFEs (if the extension bit is set) follow the text.
+		if i >= len(b) {
+			return l, r.errAt(i, fmt.Errorf("plain-text VIF length expected: %w", ErrTruncated))
+		}
+		n := int(b[i])
+		if n > len(b)-i-1 {
+			return l, r.errAt(i, fmt.Errorf("plain-text VIF of %d characters, %d bytes left: %w", n, len(b)-i-1, ErrTruncated))
+		}
+		i += 1 + n
+	}
+	// The VIFEs follow while the extension bit is set, also the one that
+	// selects table 13 or 14 after VIF 0xFB/0xFD.
+	for n, more := 0, vif&vifExtBit != 0; more; n++ {
+		if i >= len(b) {
+			return l, r.errAt(i, fmt.Errorf("VIFE expected after 0x%02X: %w", b[i-1], ErrTruncated))
+		}
+		if n == MaxVIFE {
+			return l, r.errAt(i, ErrTooManyVIFE)
+		}
+		more = b[i]&vifExtBit != 0
+		i++
+	}
+
+	l.data = i
+	coding := dif & 0x0F
+	size := int(dataLen[coding])
+	if coding == DataVar {
+		if i >= len(b) {
+			return l, r.errAt(i, fmt.Errorf("LVAR byte expected: %w", ErrTruncated))
+		}
+		var err error
+		if size, err = lvarLen(b[i]); err != nil {
+			return l, r.errAt(i, err)
+		}
+		i++
+	}
+	if size > len(b)-i {
+		return l, r.errAt(l.data, fmt.Errorf("DIF 0x%02X needs %d data bytes, %d left: %w", dif, size, len(b)-i, ErrTruncated))
+	}
+	l.data = i
+	l.end = i + size
+	return l, nil
 }
 
 // vibState collects what the VIF and its VIFEs say about a record.
@@ -63,15 +179,17 @@ type vibState struct {
 	// suffix holds what VIFEs add to the quantity (they change what the
 	// value is: a date of, a duration of, a rate per), qual what they add
 	// to the key only (the value is still the quantity: forward flow,
-	// phase L1, future value, limit value).
+	// phase L1, future value, limit value), per the "/h" a rate adds to
+	// the unit.
 	suffix  [4]string
 	nsuffix int
 	qual    [4]string
 	nqual   int
+	per     [4]string
+	nper    int
 	exp     int     // extra power of ten from correction VIFEs
 	offset  float64 // additive correction in raw units
 	errCode byte
-	plain   string // plain-text unit, when the VIF is 0x7C/0xFC
 }
 
 func (v *vibState) addSuffix(s string) {
@@ -88,128 +206,70 @@ func (v *vibState) addQual(s string) {
 	}
 }
 
-// decodeRecord decodes the record at b[i] and returns it with the index
-// of the next record.
-func (r *recordReader) decodeRecord(i int) (Record, int, error) {
+// setUnit replaces the unit, and with it any rate added to it.
+func (v *vibState) setUnit(unit string) {
+	v.info.unit = unit
+	v.nper = 0
+}
+
+// decodeRecord decodes the record laid out at l into rec and v.
+func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) {
 	b := r.b
-	start := i
-	dif := b[i]
-	if dif&0x0F == DataSpecial {
-		// 0x3F-0x6F are reserved, 0x7F is the master's global readout request.
-		return Record{}, 0, r.errAt(i, fmt.Errorf("DIF 0x%02X is a reserved special function: %w", dif, ErrRecord))
-	}
-	rec := Record{
-		Function: Function(dif >> 4 & 0x03),
-		Storage:  uint64(dif >> 6 & 0x01),
-	}
-	i++
-	for n := 0; b[i-1]&difExtBit != 0; n++ {
-		if i >= len(b) {
-			return Record{}, 0, r.errAt(i, fmt.Errorf("DIFE expected after 0x%02X: %w", b[i-1], ErrTruncated))
-		}
-		if n == MaxDIFE {
-			return Record{}, 0, r.errAt(i, ErrTooManyDIFE)
-		}
-		e := b[i]
+	dif := b[l.dif]
+	rec.Function = Function(dif >> 4 & 0x03)
+	rec.Storage = uint64(dif >> 6 & 0x01)
+	for n, e := range b[l.dif+1 : l.vib] {
 		rec.Storage |= uint64(e&0x0F) << (1 + 4*n)
 		rec.Tariff |= uint32(e>>4&0x03) << (2 * n)
 		rec.Subunit |= uint32(e>>6&0x01) << n
-		i++
 	}
-	rec.DIF = b[start:i:i]
-
-	vibStart := i
-	var v vibState
-	i, err := r.decodeVIB(i, &v)
-	if err != nil {
-		return Record{}, 0, err
-	}
-	rec.VIF = b[vibStart:i:i]
+	rec.DIF = b[l.dif:l.vib:l.vib]
 
 	coding := dif & 0x0F
-	n := int(dataLen[coding])
-	dataStart := i
+	vibEnd, lvar := l.data, byte(0)
 	if coding == DataVar {
-		if i >= len(b) {
-			return Record{}, 0, r.errAt(i, fmt.Errorf("LVAR byte expected: %w", ErrTruncated))
-		}
-		lvar := b[i]
-		n, err = lvarLen(lvar)
-		if err != nil {
-			return Record{}, 0, r.errAt(i, err)
-		}
-		i++
+		vibEnd-- // the LVAR byte
+		lvar = b[vibEnd]
 	}
-	if n > len(b)-i {
-		return Record{}, 0, r.errAt(dataStart, fmt.Errorf("DIF 0x%02X needs %d data bytes, %d left: %w", dif, n, len(b)-i, ErrTruncated))
-	}
-	data := b[i : i+n : i+n]
-	i += n
-
-	r.fillRecord(&rec, &v, coding, data, b, dataStart)
-	return rec, i, nil
+	r.decodeVIB(b[l.vib:vibEnd], v)
+	rec.VIF = b[l.vib:vibEnd:vibEnd]
+	r.fillRecord(rec, v, coding, lvar, b[l.data:l.end:l.end])
 }
 
-// decodeVIB reads the VIF, a plain-text unit and the VIFE chain from b[i].
-func (r *recordReader) decodeVIB(i int, v *vibState) (int, error) {
-	b := r.b
-	if i >= len(b) {
-		return 0, r.errAt(i, fmt.Errorf("VIF expected: %w", ErrTruncated))
-	}
-	vif := b[i]
-	i++
-	more := vif&vifExtBit != 0
-	nvife := 0
+// decodeVIB reads the VIF, a plain-text unit and the VIFE chain; layout
+// has checked that they are complete.
+func (r *recordReader) decodeVIB(vib []byte, v *vibState) {
+	vif := vib[0]
+	k := 1
 	mfr := false
 	switch vif & 0x7F {
 	case vifExtFB, vifExtFD:
-		if !more {
+		if vif&vifExtBit == 0 {
 			// 0x7B and 0x7D without the extension bit are reserved codes;
 			// the DIF still gives the data size, so keep the raw value.
 			v.info = vifInfo{quantity: "reserved", raw: true}
 			break
 		}
-		if i >= len(b) {
-			return 0, r.errAt(i, fmt.Errorf("VIFE expected after 0x%02X: %w", vif, ErrTruncated))
-		}
-		e := b[i]
 		if vif&0x7F == vifExtFB {
-			v.info = extFBVIF[e&0x7F]
+			v.info = extFBVIF[vib[1]&0x7F]
 		} else {
-			v.info = extFDVIF[e&0x7F]
+			v.info = extFDVIF[vib[1]&0x7F]
 		}
-		i++
-		nvife++
-		more = e&vifExtBit != 0
+		k = 2
 	case vifPlainText:
-		// The unit text follows the VIF as LVAR + ASCII, last character
-		// first; VIFEs (if the extension bit is set) follow the text.
-		if i >= len(b) {
-			return 0, r.errAt(i, fmt.Errorf("plain-text VIF length expected: %w", ErrTruncated))
+		n := int(vib[1])
+		unit := r.txt.keep(appendPrintable(r.txt.buf(), vib[2:2+n], true))
+		v.info = vifInfo{quantity: "plain_text", unit: unit}
+		if q := appendPlainQuantity(r.txt.buf(), unit); len(q) > 0 {
+			v.info.quantity = r.txt.keep(q)
 		}
-		l := int(b[i])
-		if l > len(b)-i-1 {
-			return 0, r.errAt(i, fmt.Errorf("plain-text VIF of %d characters, %d bytes left: %w", l, len(b)-i-1, ErrTruncated))
-		}
-		v.plain = printableText(b[i+1:i+1+l], true)
-		v.info = vifInfo{quantity: plainQuantity(v.plain), unit: v.plain}
-		i += 1 + l
+		k = 2 + n
 	default:
 		v.info = primaryVIF[vif&0x7F]
 		mfr = vif&0x7F == vifManufacturer
 	}
 	extNext := false
-	for more {
-		if i >= len(b) {
-			return 0, r.errAt(i, fmt.Errorf("VIFE expected after 0x%02X: %w", b[i-1], ErrTruncated))
-		}
-		if nvife == MaxVIFE {
-			return 0, r.errAt(i, ErrTooManyVIFE)
-		}
-		e := b[i]
-		i++
-		nvife++
-		more = e&vifExtBit != 0
+	for _, e := range vib[k:] {
 		switch {
 		case mfr:
 			// Manufacturer specific VIFEs: kept raw in Record.VIF.
@@ -227,7 +287,6 @@ func (r *recordReader) decodeVIB(i int, v *vibState) (int, error) {
 	if vif&0x7F == vifManufacturer {
 		v.info.raw = true
 	}
-	return i, nil
 }
 
 // combine applies one combinable VIFE (EN 13757-3:2018, table 15). It
@@ -239,19 +298,22 @@ func (v *vibState) combine(e byte) (mfr, ext bool) {
 		v.errCode = e
 	case e <= 0x26:
 		v.addSuffix(perTimeSuffix[e-0x20])
-		if v.info.unit != "" {
-			v.info.unit += perTimeUnit[e-0x20]
+		if v.info.unit != "" && v.nper < len(v.per) {
+			v.per[v.nper] = perTimeUnit[e-0x20]
+			v.nper++
 		}
 	case isDateVIFE(e):
 		v.addSuffix(combinableSuffix[e])
-		v.info.date, v.info.unit, v.info.exp, v.info.factor = true, "", 0, 0
+		v.setUnit("")
+		v.info.date, v.info.exp, v.info.factor = true, 0, 0
 	case isCountVIFE(e):
 		v.addSuffix(combinableSuffix[e])
-		v.info.unit, v.info.exp, v.info.factor = "", 0, 0
+		v.setUnit("")
+		v.info.exp, v.info.factor = 0, 0
 	case e >= 0x50 && e <= 0x67:
-		s, unit := durationVIFE(e)
-		v.addSuffix(s)
-		v.info.unit, v.info.exp, v.info.factor = unit, 0, 0
+		v.addSuffix(durationSuffix[e-0x50])
+		v.setUnit(durationUnits[e&3])
+		v.info.exp, v.info.factor = 0, 0
 	case e >= 0x70 && e <= 0x77:
 		v.exp += int(e&0x07) - 6
 	case e >= 0x78 && e <= 0x7B:
@@ -295,84 +357,83 @@ func lvarLen(l byte) (int, error) {
 }
 
 // fillRecord turns the VIB state and the data into quantity, unit and value.
-func (r *recordReader) fillRecord(rec *Record, v *vibState, coding byte, data, b []byte, dataStart int) {
+func (r *recordReader) fillRecord(rec *Record, v *vibState, coding, lvar byte, data []byte) {
+	txt := &r.txt
 	rec.Quantity = v.info.quantity
 	if v.nsuffix > 0 {
-		q := make([]byte, 0, 48)
-		q = append(q, v.info.quantity...)
+		q := append(txt.buf(), v.info.quantity...)
 		for _, s := range v.suffix[:v.nsuffix] {
 			q = append(q, s...)
 		}
-		rec.Quantity = string(q)
-	}
-	if v.nqual > 0 {
-		q := make([]byte, 0, 32)
-		for _, s := range v.qual[:v.nqual] {
-			q = append(q, s...)
-		}
-		rec.keyQual = string(q)
+		rec.Quantity = txt.keep(q)
 	}
 	if v.errCode != 0 {
 		rec.Error = recordErrorName(v.errCode)
 	}
 	rec.Unit = v.info.unit
+	if v.nper > 0 {
+		u := append(txt.buf(), v.info.unit...)
+		for _, s := range v.per[:v.nper] {
+			u = append(u, s...)
+		}
+		rec.Unit = txt.keep(u)
+	}
 
 	if coding == DataVar {
-		rec.Value = r.varValue(b[dataStart], data)
-		if rec.Value.Kind != KindNumber {
-			rec.Unit = unitForNonNumber(rec)
-		} else if !v.info.raw {
+		rec.Value = r.varValue(lvar, data)
+	} else {
+		rec.Value = r.fixedValue(v, coding, data)
+	}
+	switch rec.Value.Kind {
+	case KindNumber:
+		if !v.info.raw {
 			rec.Value.Num = v.scale(rec.Value.Num)
 		}
-		return
-	}
-	if r.msbFirst && len(data) > 1 {
-		// Mode 2 (rare): a reversed copy, so that the common path stays
-		// free of allocations.
-		rev := make([]byte, len(data))
-		for k := range data {
-			rev[len(data)-1-k] = data[k]
-		}
-		data = rev
-	}
-	switch coding {
-	case DataNone, DataReadout:
-		rec.Value = Value{}
-	case DataReal32:
-		// NaN and infinities mean "no value" (and JSON has no form for them).
-		if x := decodeReal(data); !math.IsNaN(x) && !math.IsInf(x, 0) {
-			rec.Value = Value{Kind: KindNumber, Num: x}
-		}
-	case DataBCD2, DataBCD4, DataBCD6, DataBCD8, DataBCD12:
-		n, text, ok := decodeBCD(data)
-		if !ok {
-			rec.Value = Value{Kind: KindText, Text: text}
-		} else {
-			rec.Value = Value{Kind: KindNumber, Num: float64(n)}
-		}
-	default: // integers, or dates where the VIB says so
-		if v.info.date && !v.info.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
-			rec.Value = decodeDate(data)
-		} else {
-			rec.Value = Value{Kind: KindNumber, Num: float64(decodeInt(data))}
-		}
-	}
-	if rec.Value.Kind == KindNumber && !v.info.raw {
-		rec.Value.Num = v.scale(rec.Value.Num)
-	}
-	if rec.Value.Kind != KindNumber {
-		rec.Unit = unitForNonNumber(rec)
+	case KindNone, KindText:
+		// The unit still describes the record: the register exists with
+		// no value, or the text is error digits or plain text.
+	default:
+		rec.Unit = "" // dates and bytes have no unit
 	}
 }
 
-// unitForNonNumber keeps the unit only where it still describes the
-// record: with no value (the register exists, its unit too) and for text
-// (BCD error digits, plain text); dates and bytes have none.
-func unitForNonNumber(rec *Record) string {
-	if rec.Value.Kind == KindNone || rec.Value.Kind == KindText {
-		return rec.Unit
+// fixedValue decodes a data field of fixed length.
+func (r *recordReader) fixedValue(v *vibState, coding byte, data []byte) Value {
+	var rev [8]byte
+	if r.msbFirst && len(data) > 1 {
+		// Mode 2 (rare): a reversed copy on the stack.
+		for k := range data {
+			rev[len(data)-1-k] = data[k]
+		}
+		data = rev[:len(data)]
 	}
-	return ""
+	switch coding {
+	case DataNone, DataReadout:
+		return Value{}
+	case DataReal32:
+		// NaN and infinities mean "no value" (and JSON has no form for them).
+		if x := decodeReal(data); !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return Value{Kind: KindNumber, Num: x}
+		}
+		return Value{}
+	case DataBCD2, DataBCD4, DataBCD6, DataBCD8, DataBCD12:
+		return r.bcdValue(data)
+	}
+	// Integers, or dates where the VIB says so.
+	if v.info.date && !v.info.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
+		return decodeDate(data)
+	}
+	return Value{Kind: KindNumber, Num: float64(decodeInt(data))}
+}
+
+// bcdValue is a BCD number, or its digits as text when some are error
+// digits (see decodeBCD).
+func (r *recordReader) bcdValue(data []byte) Value {
+	n, ok := decodeBCD(data)
+	if !ok {
+		return Value{Kind: KindText, Text: r.txt.keep(appendBCDText(r.txt.buf(), data))}
+	}
+	return Value{Kind: KindNumber, Num: float64(n)}
 }
 
 // scale turns a raw number into the record's unit.
@@ -386,23 +447,20 @@ func (v *vibState) scale(raw float64) float64 {
 func (r *recordReader) varValue(lvar byte, data []byte) Value {
 	switch {
 	case lvar <= 0xBF:
-		return Value{Kind: KindText, Text: printableText(data, true)}
+		return Value{Kind: KindText, Text: r.txt.keep(appendPrintable(r.txt.buf(), data, true))}
 	case lvar <= 0xC9 || lvar >= 0xD0 && lvar <= 0xD9:
 		if len(data) == 0 {
 			return Value{}
 		}
 		if len(data) > 9 {
 			// More digits than an int64 holds: keep them as text.
-			return Value{Kind: KindText, Text: bcdText(data)}
+			return Value{Kind: KindText, Text: r.txt.keep(appendBCDText(r.txt.buf(), data))}
 		}
-		n, text, ok := decodeBCD(data)
-		if !ok {
-			return Value{Kind: KindText, Text: text}
+		v := r.bcdValue(data)
+		if v.Kind == KindNumber && lvar >= 0xD0 {
+			v.Num = -v.Num
 		}
-		if lvar >= 0xD0 {
-			n = -n
-		}
-		return Value{Kind: KindNumber, Num: float64(n)}
+		return v
 	}
 	if len(data) == 0 {
 		return Value{}
@@ -416,111 +474,33 @@ func (r *recordReader) varValue(lvar byte, data []byte) Value {
 // a safe MQTT topic level and Home Assistant object id.
 func plainQuantity(unit string) string {
 	var q [32]byte
-	n := 0
+	if b := appendPlainQuantity(q[:0], unit); len(b) > 0 {
+		return string(b)
+	}
+	return "plain_text"
+}
+
+// appendPlainQuantity appends plainQuantity(unit), or nothing where
+// that is "plain_text".
+func appendPlainQuantity(dst []byte, unit string) []byte {
+	const maxLen = 32
+	start := len(dst)
 	sep := false
-	for i := 0; i < len(unit) && n < len(q); i++ {
+	for i := 0; i < len(unit) && len(dst)-start < maxLen; i++ {
 		c := unit[i]
 		switch {
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		default:
-			sep = n > 0
+			sep = len(dst) > start
 			continue
 		}
-		if sep && n < len(q)-1 {
-			q[n] = '_'
-			n++
+		if sep && len(dst)-start < maxLen-1 {
+			dst = append(dst, '_')
 		}
 		sep = false
-		q[n] = c
-		n++
+		dst = append(dst, c)
 	}
-	if n == 0 {
-		return "plain_text"
-	}
-	return string(q[:n])
-}
-
-// assignKeys gives every record its key. The rule, stable for a meter
-// model because it depends only on the record layout:
-//
-//	key = quantity
-//	    + VIFE qualifiers            e.g. "_forward", "_l1", "_future"
-//	    + "_max" | "_min" | "_err"   for maximum, minimum, value during error
-//	    + "_s<n>"                    for storage number n > 0
-//	    + "_t<n>"                    for tariff n > 0
-//	    + "_u<n>"                    for subunit n > 0
-//	    + "_2", "_3", …              when an earlier record has the same key
-//
-// Quantities contain only [a-z0-9_], so keys do too.
-func assignKeys(recs []Record) {
-	// All keys are built in one buffer and become substrings of one
-	// string: one allocation per telegram instead of one per key.
-	all := make([]byte, 0, 24*len(recs))
-	spans := make([][2]int, len(recs))
-	// Telegrams on the wire hold at most ~120 records, where a linear
-	// search is fastest; longer inputs (fuzzing, bad data) get a set and
-	// a counter per clashing key so that assignment stays near O(n).
-	var taken map[string]bool
-	var next map[string]uint64
-	if len(recs) > 64 {
-		taken = make(map[string]bool, len(recs))
-		next = make(map[string]uint64)
-	}
-	used := func(i int, k []byte) bool {
-		if taken != nil {
-			return taken[string(k)]
-		}
-		for _, sp := range spans[:i] {
-			if string(all[sp[0]:sp[1]]) == string(k) {
-				return true
-			}
-		}
-		return false
-	}
-	for i := range recs {
-		r := &recs[i]
-		start := len(all)
-		all = append(all, r.Quantity...)
-		all = append(all, r.keyQual...)
-		switch r.Function {
-		case FuncMaximum:
-			all = append(all, "_max"...)
-		case FuncMinimum:
-			all = append(all, "_min"...)
-		case FuncValueDuringError:
-			all = append(all, "_err"...)
-		}
-		if r.Storage > 0 {
-			all = strconv.AppendUint(append(all, "_s"...), r.Storage, 10)
-		}
-		if r.Tariff > 0 {
-			all = strconv.AppendUint(append(all, "_t"...), uint64(r.Tariff), 10)
-		}
-		if r.Subunit > 0 {
-			all = strconv.AppendUint(append(all, "_u"...), uint64(r.Subunit), 10)
-		}
-		if used(i, all[start:]) {
-			baseEnd := len(all)
-			n := max(2, next[string(all[start:baseEnd])]) // resume after the last clash of this key
-			for ; ; n++ {
-				all = strconv.AppendUint(append(all[:baseEnd], '_'), n, 10)
-				if !used(i, all[start:]) {
-					break
-				}
-			}
-			if next != nil {
-				next[string(all[start:baseEnd])] = n + 1
-			}
-		}
-		spans[i] = [2]int{start, len(all)}
-		if taken != nil {
-			taken[string(all[start:])] = true
-		}
-	}
-	keys := string(all)
-	for i := range recs {
-		recs[i].Key = keys[spans[i][0]:spans[i][1]]
-	}
+	return dst
 }

@@ -55,7 +55,7 @@ func buildFixedUnit() [64]vifInfo {
 // records. Counter 1 is storage 0 (or 1 when the status says the values
 // are stored at a fixed date); a counter 2 with unit code 0x3E is the
 // historic value of counter 1 (storage 1, same unit).
-func decodeFixed(t *Telegram, data []byte, msbFirst bool) error {
+func decodeFixed(t *Telegram, data []byte, msbFirst bool, txt *telegramText) error {
 	if len(data) < fixedLen {
 		return frameErr(dataOff+len(data), fmt.Errorf("fixed data structure needs %d bytes, have %d: %w", fixedLen, len(data), ErrTruncated))
 	}
@@ -69,25 +69,25 @@ func decodeFixed(t *Telegram, data []byte, msbFirst bool) error {
 	h.Status = raw[5]
 	h.Medium = Medium(raw[6]>>6 | raw[7]>>6<<2)
 	h.Address[7] = byte(h.Medium)
-	h.ID = h.Address.ID()
+	h.ID = txt.keep(h.Address.appendID(txt.buf()))
 
 	storage := uint64(0)
 	if h.Status&fixedStored != 0 {
 		storage = 1
 	}
 	u1, u2 := raw[6]&0x3F, raw[7]&0x3F
-	t.Records = make([]Record, 0, 2)
-	t.Records = append(t.Records, fixedRecord(fixedUnit[u1], storage, h.Status, raw[8:12], raw[6:7], msbFirst))
+	t.Records = make([]Record, 2)
+	t.Records[0] = fixedRecord(fixedUnit[u1], storage, h.Status, raw[8:12], raw[6:7], msbFirst, txt)
 	info2 := fixedUnit[u2]
 	if u2 == fixedHistoric {
 		info2, storage = fixedUnit[u1], 1
 	}
-	t.Records = append(t.Records, fixedRecord(info2, storage, h.Status, raw[12:16], raw[7:8], msbFirst))
-	assignKeys(t.Records)
+	t.Records[1] = fixedRecord(info2, storage, h.Status, raw[12:16], raw[7:8], msbFirst, txt)
+	txt.assignKeys(t.Records)
 	return nil
 }
 
-func fixedRecord(info vifInfo, storage uint64, status byte, counter, unitByte []byte, msbFirst bool) Record {
+func fixedRecord(info vifInfo, storage uint64, status byte, counter, unitByte []byte, msbFirst bool, txt *telegramText) Record {
 	rec := Record{Storage: storage, Quantity: info.quantity, Unit: info.unit, VIF: unitByte}
 	c := counter
 	if msbFirst {
@@ -98,14 +98,11 @@ func fixedRecord(info vifInfo, storage uint64, status byte, counter, unitByte []
 		rec.Value = Value{Kind: KindNumber, Num: info.scaled(v)}
 		return rec
 	}
-	n, text, ok := decodeBCD(c)
+	n, ok := decodeBCD(c)
 	switch {
 	case !ok || info.quantity == "time" || info.quantity == "date":
 		// Error digits, or a time/date whose BCD digits are read as printed.
-		if text == "" {
-			text = bcdText(c)
-		}
-		rec.Value = Value{Kind: KindText, Text: text}
+		rec.Value = Value{Kind: KindText, Text: txt.keep(appendBCDText(txt.buf(), c))}
 		rec.Unit = ""
 	default:
 		rec.Value = Value{Kind: KindNumber, Num: info.scaled(float64(n))}

@@ -56,8 +56,15 @@ func (h Header) StatusFlags() []string {
 }
 
 // ManufacturerName turns the 15-bit manufacturer field into three letters:
-// each letter is 5 bits, 'A' = 1 (EN 13757-3, clause 6.3.3).
+// each letter is 5 bits, 'A' = 1 (EN 13757-3, clause 6.3.3). A code
+// that does not spell three letters is shown as '@' and four hex digits.
 func ManufacturerName(code uint16) string {
+	var b [5]byte
+	return string(appendManufacturerName(b[:0], code))
+}
+
+// appendManufacturerName appends what ManufacturerName returns.
+func appendManufacturerName(dst []byte, code uint16) []byte {
 	b := [3]byte{
 		byte(code>>10&0x1F) + 64,
 		byte(code>>5&0x1F) + 64,
@@ -65,10 +72,10 @@ func ManufacturerName(code uint16) string {
 	}
 	for _, c := range b {
 		if c < 'A' || c > 'Z' {
-			return fmt.Sprintf("@%04X", code)
+			return append(dst, '@', hexUpper[code>>12&0xF], hexUpper[code>>8&0xF], hexUpper[code>>4&0xF], hexUpper[code&0xF])
 		}
 	}
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // ManufacturerCode is the inverse of ManufacturerName for three letters A-Z.
@@ -96,14 +103,14 @@ const (
 )
 
 // decodeLongHeader reads the 12-byte header of CI 0x72/0x76.
-func decodeLongHeader(b []byte) (Header, error) {
+func decodeLongHeader(b []byte, txt *telegramText) (Header, error) {
 	if len(b) < longHeaderLen {
 		return Header{}, fmt.Errorf("long header needs %d bytes, have %d: %w", longHeaderLen, len(b), ErrTruncated)
 	}
 	var h Header
 	copy(h.Address[:], b[:8])
-	h.ID = h.Address.ID()
-	h.Manufacturer = ManufacturerName(h.Address.ManufacturerCode())
+	h.ID = txt.keep(h.Address.appendID(txt.buf()))
+	h.Manufacturer = txt.keep(appendManufacturerName(txt.buf(), h.Address.ManufacturerCode()))
 	h.Version = b[6]
 	h.Medium = Medium(b[7])
 	h.AccessNumber = b[8]

@@ -113,15 +113,15 @@ type Record struct {
 	Unit  string `json:"unit"`
 	Value Value  `json:"value"`
 	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes (for a
-	// plain-text VIF including its length byte and text).
+	// plain-text VIF including its length byte and text). They, like
+	// byte values and Telegram.ManufacturerData, are slices of one copy
+	// of the data that the whole telegram shares: never of the frame
+	// passed in, but writing to one changes what the others see.
 	DIF HexBytes `json:"dif"`
 	VIF HexBytes `json:"vif"`
 	// Error is the record error a VIFE 0x01-0x1F reports (EN 13757-3:2018,
 	// table 18), e.g. "data_error"; empty when the record has none.
 	Error string `json:"error,omitempty"`
-
-	// keyQual is what VIFEs add to the key but not to the quantity.
-	keyQual string
 }
 
 // HexBytes is a byte slice that reads and writes as lower-case hex text.

@@ -57,18 +57,20 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 		return nil, fmt.Errorf("mbus: %v frame has no application layer", f.Type)
 	}
 	t := &Telegram{C: f.C, A: f.A, CI: f.CI, AppError: -1}
+	// The reader is made first because it holds the telegram's text
+	// buffer, which the header uses too.
+	var r recordReader
+	txt := &r.txt
 	var hdrLen int
 	var err error
 	switch f.CI {
 	case CIRespVarLong, CIRespVarLong2:
-		t.Header, err = decodeLongHeader(f.Data)
 		hdrLen = longHeaderLen
 	case CIRespVarShort:
-		t.Header, err = decodeShortHeader(f.Data)
 		hdrLen = shortHeaderLen
 	case CIRespVarNone:
 	case CIRespFixed, CIRespFixed2:
-		return t, decodeFixed(t, f.Data, f.CI == CIRespFixed2)
+		return t, decodeFixed(t, f.Data, f.CI == CIRespFixed2, txt)
 	case CIAppError:
 		// A report without data is an unspecified error (code 0).
 		t.AppError = 0
@@ -79,15 +81,26 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 	default:
 		return t, frameErr(6, fmt.Errorf("0x%02X: %w", f.CI, ErrUnsupportedCI))
 	}
+	// One copy of the data for the whole telegram: records alias it
+	// (Record.DIF, Record.VIF, byte values, ManufacturerData), never f.Data.
+	var body []byte
+	if len(f.Data) > hdrLen {
+		body = append([]byte(nil), f.Data[hdrLen:]...)
+	}
+	r.b, r.base, r.msbFirst = body, dataOff+hdrLen, f.CI == CIRespVarLong2
+	n, end, recErr := r.scan()
+	txt.prepare(n, len(f.Data))
+	switch f.CI {
+	case CIRespVarLong, CIRespVarLong2:
+		t.Header, err = decodeLongHeader(f.Data, txt)
+	case CIRespVarShort:
+		t.Header, err = decodeShortHeader(f.Data)
+	}
 	if err != nil {
 		return t, frameErr(dataOff+len(f.Data), err)
 	}
-	body := append([]byte(nil), f.Data[hdrLen:]...)
-	t.Records = make([]Record, 0, len(body)/6+1)
-	r := recordReader{b: body, base: dataOff + hdrLen, msbFirst: f.CI == CIRespVarLong2}
-	err = r.decodeRecords(t)
-	assignKeys(t.Records)
-	return t, err
+	r.decodeRecords(t, n, end)
+	return t, recErr
 }
 
 // Application error codes of CI 0x70 (EN 13757-3:2018, table 10).

@@ -283,26 +283,28 @@ func isDateVIFE(code byte) bool {
 // (number of limit exceeds).
 func isCountVIFE(code byte) bool { return code == 0x41 || code == 0x49 }
 
-// durationVIFE gives the key suffix and duration unit of the
-// "duration of" VIFEs 0x50-0x67, and "" for other codes.
-func durationVIFE(code byte) (suffix, unit string) {
-	switch {
-	case code >= 0x50 && code <= 0x5F:
-		side := "_lower_limit"
-		if code&0x08 != 0 {
-			side = "_upper_limit"
-		}
+// durationSuffix holds the key suffixes of the "duration of" VIFEs
+// 0x50-0x67 (table 15), indexed by code-0x50; the unit is in the low two
+// bits (durationUnits).
+var durationSuffix = buildDurationSuffix()
+
+func buildDurationSuffix() [0x18]string {
+	var t [0x18]string
+	for i := range t {
+		code := 0x50 + i
 		which := "_first"
 		if code&0x04 != 0 {
 			which = "_last"
 		}
-		return side + which + "_duration", durationUnits[code&3]
-	case code >= 0x60 && code <= 0x67:
-		which := "_first_duration"
-		if code&0x04 != 0 {
-			which = "_last_duration"
+		if code >= 0x60 {
+			t[i] = which + "_duration"
+			continue
 		}
-		return which, durationUnits[code&3]
+		side := "_lower_limit"
+		if code&0x08 != 0 {
+			side = "_upper_limit"
+		}
+		t[i] = side + which + "_duration"
 	}
-	return "", ""
+	return t
 }
