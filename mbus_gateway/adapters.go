@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
@@ -49,13 +50,16 @@ type addedMeter struct {
 
 // meterAdder is the status page's MeterAdder: it persists the meter, then
 // schedules it. It also records it among the found meters, which the page
-// and the next start list.
+// and the next start list. Reloads replace the poller's meters through it
+// too, so that a meter added meanwhile is not lost.
 type meterAdder struct {
-	poller   *poll.Poller
-	store    *store.Store
-	interval time.Duration
+	poller *poll.Poller
+	store  *store.Store
 
-	mu sync.Mutex // one addition at a time: read-modify-write of the list
+	// mu serializes changes of the meter list (read-modify-write of the
+	// stored list, the poller's meters) and guards interval.
+	mu       sync.Mutex
+	interval time.Duration // of meters without their own: poll_interval
 }
 
 // AddMeter adds the meter at address (checked by the caller) named name.
@@ -90,6 +94,41 @@ func (a *meterAdder) AddMeter(ctx context.Context, address, name string) error {
 		return fmt.Errorf("add meter %s: %w", key, err)
 	}
 	return nil
+}
+
+// setMeters gives the poller the meters a start with o would read: those
+// of the options, those added on the status page and, without configured
+// meters, those found by a scan (see startMeters).
+func (a *meterAdder) setMeters(ctx context.Context, o *config.Options) (poll.MeterChanges, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ms, err := startMeters(ctx, o, a.store)
+	if err != nil {
+		return poll.MeterChanges{}, err
+	}
+	ch, err := a.poller.SetMeters(ms...)
+	if err != nil {
+		return ch, err
+	}
+	a.interval = o.PollInterval
+	return ch, nil
+}
+
+// addFound reads the meters a scan found, with the interval in effect,
+// once they are stored (saveErr says they could not be; they are read in
+// this run all the same).
+func (a *meterAdder) addFound(ctx context.Context, found []store.Found) (added int, saveErr, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	saveErr = a.store.SaveFound(ctx, found)
+	ms := make([]poll.Meter, 0, len(found))
+	for _, f := range found {
+		if addr, err := mbus.ParseAddress(f.Address); err == nil {
+			ms = append(ms, poll.Meter{Address: addr, Interval: a.interval, Enabled: true})
+		}
+	}
+	added, err = a.poller.AddMeters(ms...)
+	return added, saveErr, err
 }
 
 // loadAdded reads the meters added on the status page.

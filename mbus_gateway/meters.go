@@ -75,19 +75,13 @@ func (d *daemon) scanOnStart(ctx context.Context) {
 		log.Warn().Msg("scan found no meters: check wiring and baud rate, or list the meters in the options")
 		return
 	}
-	if err := d.store.SaveFound(ctx, meters); err != nil {
-		log.Error().Err(err).Msg("cannot keep the scan result; it is used for this run only")
-	}
-	var add []poll.Meter
 	for _, f := range meters {
-		addr, err := mbus.ParseAddress(f.Address)
-		if err != nil {
-			continue
-		}
-		add = append(add, poll.Meter{Address: addr, Interval: d.opts.PollInterval, Enabled: true})
 		log.Info().Str("meter", f.Address).Str("manufacturer", f.Manufacturer).Str("medium", f.Medium).Msg("found")
 	}
-	n, err := d.poller.AddMeters(add...)
+	n, saveErr, err := d.adder.addFound(ctx, meters)
+	if saveErr != nil {
+		log.Error().Err(saveErr).Msg("cannot keep the scan result; it is used for this run only")
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("cannot read the meters found")
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
@@ -23,7 +24,7 @@ func (d *daemon) reloads(ctx context.Context) {
 			log.Error().Err(err).Msg("options not reloaded: the running ones stay in effect")
 			continue
 		}
-		applied, restart := d.apply(o)
+		applied, restart := d.apply(ctx, o)
 		ev := log.Info()
 		if len(restart) > 0 {
 			ev = log.Warn().Strs("need_restart", restart)
@@ -32,11 +33,12 @@ func (d *daemon) reloads(ctx context.Context) {
 	}
 }
 
-// apply puts into effect what can change while running: the log level and
-// new meters. It returns what it applied, and the options that changed
-// but only take effect after a restart (the poller has no way to forget
-// or reschedule a meter, and connections are made once).
-func (d *daemon) apply(o *config.Options) (applied, restart []string) {
+// apply puts into effect what can change while running: the log level,
+// the meters and the poll interval (see poll.Poller.SetMeters: meters
+// keep their state, removed ones are no longer read). It returns what it
+// applied, and the options that changed but only take effect after a
+// restart (connections, ports and the store are opened once).
+func (d *daemon) apply(ctx context.Context, o *config.Options) (applied, restart []string) {
 	cur := d.opts
 	if o.LogLevel != cur.LogLevel {
 		if err := d.level.set(o.LogLevel); err == nil {
@@ -49,35 +51,35 @@ func (d *daemon) apply(o *config.Options) (applied, restart []string) {
 			restart = append(restart, f.key)
 		}
 	}
-
-	old := map[string]config.Meter{}
-	for _, m := range cur.Meters {
-		old[m.Address.String()] = m
+	ch, err := d.adder.setMeters(ctx, o)
+	if err != nil {
+		restart = append(restart, "meters: "+err.Error())
+		return applied, restart
 	}
-	var fresh []poll.Meter
-	for i, m := range o.Meters {
-		prev, ok := old[m.Address.String()]
-		delete(old, m.Address.String())
-		switch {
-		case !ok:
-			fresh = append(fresh, pollMeter(m))
-			cur.Meters = append(cur.Meters, m)
-		case prev != m:
-			restart = append(restart, fmt.Sprintf("meters[%d] (%s)", i, m.Address))
-		}
+	if o.PollInterval != cur.PollInterval {
+		applied = append(applied, "poll_interval")
 	}
-	for addr := range old {
-		restart = append(restart, "meters: removed "+addr)
+	cur.Meters, cur.PollInterval = o.Meters, o.PollInterval
+	if s := describeChanges(ch); s != "" {
+		applied = append(applied, "meters: "+s)
 	}
-	if len(fresh) > 0 {
-		n, err := d.poller.AddMeters(fresh...)
-		if err != nil {
-			restart = append(restart, "meters: "+err.Error())
-		} else {
-			applied = append(applied, fmt.Sprintf("meters: %d added", n))
-		}
-	}
+	d.notes.setOptions(cur)
 	return applied, restart
+}
+
+// describeChanges says what SetMeters did, e.g. "1 added, 2 changed";
+// empty when nothing changed.
+func describeChanges(ch poll.MeterChanges) string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{ch.Added, "added"}, {ch.Removed, "removed"}, {ch.Changed, "changed"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // restartOptions are the options that take effect at the next start only.
@@ -88,7 +90,6 @@ var restartOptions = []struct {
 	{"serial_port", func(o *config.Options) any { return o.SerialPort }},
 	{"tcp_address", func(o *config.Options) any { return o.TCPAddress }},
 	{"baudrate", func(o *config.Options) any { return o.Baudrate }},
-	{"poll_interval", func(o *config.Options) any { return o.PollInterval }},
 	{"scan_on_start", func(o *config.Options) any { return o.ScanOnStart }},
 	{"scan_mode", func(o *config.Options) any { return o.ScanMode }},
 	{"mqtt", func(o *config.Options) any { return o.MQTT }},

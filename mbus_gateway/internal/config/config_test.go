@@ -60,6 +60,9 @@ func TestParseBadFiles(t *testing.T) {
 			`mqtt: want an object, got "broker"`,
 			`serial_port: "tcp://10.0.0.5:10001" is a network address: put host:port in tcp_address instead`,
 		}},
+		{"password-without-user.yaml", []string{
+			`mqtt.password: is set but mqtt.username is empty: MQTT sends a password only with a user name; set mqtt.username too`,
+		}},
 		{"tcp-no-port.yaml", []string{`tcp_address: "10.0.0.5" is not host:port: want e.g. 192.168.1.50:10001`}},
 		{"numbers.yaml", []string{
 			`poll_interval: 100000000000 is too large: want at most 31622400 (seconds)`,
@@ -373,6 +376,11 @@ func TestValidate(t *testing.T) {
 		{"host with space", func(o *Options) { o.MQTT.Host = "my broker" }, []string{
 			`mqtt.host: "my broker" is not a host name or IP address`}},
 		{"ipv6 host", func(o *Options) { o.MQTT.Host = "fd00::1" }, nil},
+		{"password without user", func(o *Options) { o.MQTT.Host, o.MQTT.Password = "broker", "pw" }, []string{
+			"mqtt.password: is set but mqtt.username is empty: MQTT sends a password only with a user name; set mqtt.username too"}},
+		// The Supervisor's login replaces it; Warnings says so.
+		{"password without user or host", func(o *Options) { o.MQTT.Password = "pw" }, nil},
+		{"user without password", func(o *Options) { o.MQTT.Host, o.MQTT.Username = "broker", "mbus" }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -398,6 +406,12 @@ func TestWarnings(t *testing.T) {
 		"expire_after: 10 s is shorter than poll_interval (15 s): its entities will turn unavailable between reads",
 		"expire_after: 10 s is shorter than meters[1].poll_interval (60 s): its entities will turn unavailable between reads",
 	}
+	if got := o.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	o = validOptions(t)
+	o.MQTT.Password = "pw"
+	want = []string{"mqtt.password: is set without mqtt.username and is ignored: with mqtt.host empty the broker login comes from the Supervisor"}
 	if got := o.Warnings(); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

@@ -107,21 +107,23 @@ func (o *Options) Device() string {
 }
 
 // MarshalZerologObject logs the options with the password masked, so that
-// log.Info().Object("options", opts) is safe.
+// log.Info().Object("options", opts) is safe. Durations are written as
+// Go writes them ("15s", "720h0m0s"): zerolog's Dur would give bare
+// numbers in its global unit.
 func (o *Options) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("device", o.Device()).
 		Int("baudrate", o.Baudrate).
-		Dur("poll_interval", o.PollInterval).
+		Stringer("poll_interval", o.PollInterval).
 		Int("meters", len(o.Meters)).
 		Bool("scan_on_start", o.ScanOnStart).
 		Str("scan_mode", o.ScanMode).
 		Object("mqtt", o.MQTT).
 		Str("topic_prefix", o.TopicPrefix).
 		Str("discovery_prefix", o.DiscoveryPrefix).
-		Dur("expire_after", o.ExpireAfter).
+		Stringer("expire_after", o.ExpireAfter).
 		Int("outbox_max_rows", o.OutboxMaxRows).
-		Dur("outbox_max_age", o.OutboxMaxAge).
-		Dur("response_timeout_extra", o.ResponseTimeoutExtra).
+		Stringer("outbox_max_age", o.OutboxMaxAge).
+		Stringer("response_timeout_extra", o.ResponseTimeoutExtra).
 		Str("log_level", o.LogLevel).
 		Str("log_format", o.LogFormat).
 		Int("web_port", o.WebPort).

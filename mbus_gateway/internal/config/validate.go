@@ -39,10 +39,20 @@ func (o *Options) Warnings() []string {
 			}
 		}
 	}
+	if o.passwordWithoutUser() && o.MQTT.Host == "" {
+		w = append(w, "mqtt.password: is set without mqtt.username and is ignored: with mqtt.host empty the broker login comes from the Supervisor")
+	}
 	if len(o.Meters) == 0 && !o.ScanOnStart {
 		w = append(w, "meters: no meters and scan_on_start is false: nothing will be read until a scan is started")
 	}
 	return w
+}
+
+// passwordWithoutUser reports a broker password given without a user
+// name. The user name decides whose login is used: the options' when it
+// is set, else (with an empty host) the Supervisor's, password included.
+func (o *Options) passwordWithoutUser() bool {
+	return o.MQTT.Password != "" && o.MQTT.Username == ""
 }
 
 type pollInterval struct {
@@ -191,6 +201,12 @@ func (o *Options) checkMeters(c *check) {
 
 func (o *Options) checkMQTT(c *check) {
 	c.intRange("mqtt.port", o.MQTT.Port, 1, 65535, "")
+	if o.passwordWithoutUser() && o.MQTT.Host != "" {
+		// MQTT 3.1.1, clause 3.1.2.9: no password without a user name.
+		// With an empty host the Supervisor's login replaces both (see
+		// Warnings).
+		c.add("mqtt.password", "is set but mqtt.username is empty: MQTT sends a password only with a user name; set mqtt.username too")
+	}
 	h := o.MQTT.Host
 	switch {
 	case strings.Contains(h, "://"):

@@ -81,14 +81,20 @@ func (m *metrics) rename(from, to string, st BreakerState, lastOK time.Time) {
 	if from == to {
 		return
 	}
-	old := prometheus.Labels{"meter": from}
-	m.polls.DeletePartialMatch(old)
-	m.breaker.DeletePartialMatch(old)
-	m.lastSuccess.DeletePartialMatch(old)
+	m.forget(from)
 	m.breaker.WithLabelValues(to).Set(float64(st))
 	if !lastOK.IsZero() {
 		m.setLastSuccess(to, lastOK)
 	}
+}
+
+// forget removes the series of a meter that is no longer read, so that
+// /metrics does not keep a frozen breaker state or last success for it.
+func (m *metrics) forget(meter string) {
+	l := prometheus.Labels{"meter": meter}
+	m.polls.DeletePartialMatch(l)
+	m.breaker.DeletePartialMatch(l)
+	m.lastSuccess.DeletePartialMatch(l)
 }
 
 func (m *metrics) setLastSuccess(meter string, t time.Time) {

@@ -18,6 +18,8 @@ import (
 
 // Bus reads and scans meters; *master.Master implements it. Every call
 // blocks until the bus is free again and returns early when ctx ends.
+// Errors name the operation and the address ("read 5: no answer"), as
+// master's do; the poller passes them on without another prefix.
 type Bus interface {
 	Read(ctx context.Context, addr mbus.Address) (master.Result, error)
 	ScanPrimary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error)
@@ -71,14 +73,17 @@ const (
 )
 
 // meterState is the poller's view of one meter; fields are guarded by
-// Poller.mu and written only by the bus goroutine (and AddMeters, before
-// the meter is visible to it).
+// Poller.mu and written by the bus goroutine, and by AddMeters and
+// SetMeters (configuration, schedule, removal).
 type meterState struct {
 	cfg     Meter
 	addr    string
 	id      string // identifier for topics, metrics and logs
 	breaker Breaker
 	avail   availability
+	// removed is set when SetMeters drops the meter; a read of it queued
+	// or on the wire then leaves no trace.
+	removed bool
 	slot    time.Time // nominal time of the next scheduled read
 	due     time.Time // slot plus jitter, or the breaker's probe time
 
@@ -213,20 +218,32 @@ func (p *Poller) AddMeters(ms ...Meter) (int, error) {
 func (p *Poller) addLocked(ms []Meter, now time.Time) {
 	added := make([]*meterState, 0, len(ms))
 	for _, cfg := range ms {
-		m := &meterState{cfg: cfg, addr: cfg.Address.String()}
-		m.id = initialID(cfg)
-		base := max(cfg.Interval, DefaultBreakerBase)
-		m.breaker = Breaker{Threshold: p.opts.FailureThreshold, Base: base, Max: p.opts.BreakerMaxBackoff}
+		m := p.newMeterLocked(cfg)
 		p.meters = append(p.meters, m)
-		p.byKey[m.addr] = m
-		p.byKey[m.id] = m
-		p.met.breaker.WithLabelValues(m.id).Set(float64(BreakerClosed))
 		added = append(added, m)
 	}
 	if p.started {
 		p.scheduleFirst(added, now)
 		p.checkLoad("meters added")
 	}
+}
+
+// newMeterLocked makes the state of a meter and makes it known by
+// address and identifier; the caller puts it in p.meters.
+func (p *Poller) newMeterLocked(cfg Meter) *meterState {
+	m := &meterState{cfg: cfg, addr: cfg.Address.String()}
+	m.id = initialID(cfg)
+	m.breaker = Breaker{Threshold: p.opts.FailureThreshold, Base: breakerBase(cfg.Interval), Max: p.opts.BreakerMaxBackoff}
+	p.byKey[m.addr] = m
+	p.byKey[m.id] = m
+	p.met.breaker.WithLabelValues(m.id).Set(float64(BreakerClosed))
+	return m
+}
+
+// breakerBase is the first wait of an open breaker: one interval, so a
+// meter read rarely is not probed more often than it is read.
+func breakerBase(interval time.Duration) time.Duration {
+	return max(interval, DefaultBreakerBase)
 }
 
 // initialID names a meter before its first answer: the configured
@@ -393,7 +410,9 @@ func (p *Poller) reply(r request, resp response) {
 	}
 }
 
-// enqueue hands r to Run and waits for its answer.
+// enqueue hands r to Run and waits for its answer. The error says why
+// no answer came (ctx ended, Run stopped); the answer's own error is in
+// the response.
 func (p *Poller) enqueue(ctx context.Context, r request) (response, error) {
 	r.ctx = ctx
 	r.reply = make(chan response, 1)
@@ -406,7 +425,7 @@ func (p *Poller) enqueue(ctx context.Context, r request) (response, error) {
 	}
 	select {
 	case resp := <-r.reply:
-		return resp, resp.err
+		return resp, nil
 	case <-ctx.Done():
 		return response{}, ctx.Err()
 	case <-p.quit:
@@ -427,9 +446,9 @@ func (p *Poller) ReadNow(ctx context.Context, meter string) (reading.Reading, er
 	}
 	resp, err := p.enqueue(ctx, request{kind: reqRead, meter: m})
 	if err != nil {
-		return resp.reading, fmt.Errorf("read %s: %w", m.addr, err)
+		return reading.Reading{}, fmt.Errorf("read %s: %w", m.addr, err)
 	}
-	return resp.reading, nil
+	return resp.reading, resp.err // named by the read itself
 }
 
 // ReadAll queues a read of every enabled meter, ahead of scheduled reads,
@@ -460,9 +479,9 @@ func (p *Poller) Scan(ctx context.Context, mode string, progress func(ScanProgre
 	defer p.scanning.Store(false)
 	resp, err := p.enqueue(ctx, request{kind: reqScan, mode: mode, progress: progress})
 	if err != nil {
-		return resp.found, fmt.Errorf("scan: %w", err)
+		return nil, fmt.Errorf("scan: %w", err)
 	}
-	return resp.found, nil
+	return resp.found, resp.err // named by the bus ("scan secondary: …")
 }
 
 // runScan runs a scan on the bus goroutine. It ends when the caller's

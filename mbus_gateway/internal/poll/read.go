@@ -35,6 +35,10 @@ var ErrBusDown = errors.New("bus down")
 func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (reading.Reading, error) {
 	now := time.Now()
 	p.mu.Lock()
+	if m.removed {
+		p.mu.Unlock()
+		return reading.Reading{}, errRemoved(m)
+	}
 	if scheduled && !p.busUp && now.Before(p.busRetryAt) {
 		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, p.busLastErr)
 		ev := p.failedLocked(m, now, err, resultBusDown)
@@ -58,7 +62,7 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Cut off by shutdown after the grace period: this says nothing
 		// about the meter or the bus.
-		return reading.Reading{}, fmt.Errorf("read %s: %w", m.addr, err)
+		return reading.Reading{}, err
 	}
 	var rd reading.Reading
 	var buildErr error
@@ -69,12 +73,18 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	p.mu.Lock()
 	p.busPolls++
 	p.noteBus(err, done)
+	if m.removed {
+		// Removed while on the wire: its reading, metrics and
+		// availability went with it.
+		p.mu.Unlock()
+		return reading.Reading{}, errRemoved(m)
+	}
 	m.lastRead = done
 	var ev []availEvent
 	var recovered bool
 	switch {
 	case err != nil:
-		err = fmt.Errorf("read %s: %w", m.addr, err)
+		// The bus names the read and the address itself (see Bus).
 		ev = p.failedLocked(m, done, err, p.failureResult(err))
 	case errors.Is(buildErr, ErrNoTelegram):
 		err = fmt.Errorf("read %s: %w", m.addr, buildErr)

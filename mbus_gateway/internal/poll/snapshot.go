@@ -2,6 +2,7 @@ package poll
 
 import (
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -148,4 +149,16 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 		st.Raw = append(st.Raw, hex.EncodeToString(raw))
 	}
 	return st
+}
+
+// Warnings lists what the user should fix in the schedule: today, poll
+// intervals that need more bus time than there is. Empty when all is well.
+func (p *Poller) Warnings() []string {
+	p.mu.Lock()
+	load := busLoad(p.meters, p.opts.Baud)
+	p.mu.Unlock()
+	if load <= 1 {
+		return nil
+	}
+	return []string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}
 }

@@ -155,9 +155,12 @@ func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(ch
 
 func TestBrowser(t *testing.T) {
 	browser := chromium(t)
+	const corrupt = "database file was corrupt: moved aside to /data/mbus-gateway.db.corrupt-20240501T101500"
+	warnings := &fakeWarnings{list: []string{corrupt}}
 	f := newFixture(t, func(o *Options) {
 		o.Allow = []string{"127.0.0.1", "::1"} // the test's stand-in for the Supervisor
 		o.Refresh = 50 * time.Millisecond
+		o.Warnings = warnings.get
 	}, heatMeter(t), waterMeter())
 	sec, err := mbus.ParseSecondaryAddress("12345678AE4C0107")
 	if err != nil {
@@ -246,6 +249,8 @@ func TestBrowser(t *testing.T) {
 		textIs("#bus-state", "OK"),
 		textIs("#broker-state", "Connected"),
 		textIs("#live-text", "Live"),
+		visible("#warnings"),
+		textIs("#warning-list", corrupt),
 	)
 	run("open the telegram", click(heat+" details.telegram summary"), visible(heat+" pre.raw"))
 	subtitle, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(heat+" .meter-sub")))
@@ -308,6 +313,9 @@ func TestBrowser(t *testing.T) {
 	run("desktop screenshot", screenshot(t, "status-desktop.png", 1280, 900, false))
 	run("phone screenshot", screenshot(t, "status-phone.png", 390, 844, true))
 	run("dark screenshot", colorScheme("dark"), screenshot(t, "status-desktop-dark.png", 1280, 900, false))
+
+	warnings.set(nil)
+	run("warnings gone", chromedp.WaitNotVisible(chromedp.CSS("#warnings")))
 
 	cancelRun() // ends the console reader
 	wg.Wait()

@@ -310,3 +310,21 @@ func waitFor(t testing.TB, s *Server, what string, cond func() bool) {
 }
 
 var errNoAnswer = errors.New("no answer")
+
+// fakeWarnings is an Options.Warnings whose list the test changes.
+type fakeWarnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *fakeWarnings) get() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.list...)
+}
+
+func (w *fakeWarnings) set(list []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = list
+}

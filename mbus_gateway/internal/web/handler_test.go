@@ -159,7 +159,8 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestStatusDocument(t *testing.T) {
-	f := newFixture(t, nil, heatMeter(t), waterMeter())
+	const warning = "database file was corrupt: moved to /data/mbus-gateway.db.corrupt-1"
+	f := newFixture(t, func(o *Options) { o.Warnings = func() []string { return []string{warning} } }, heatMeter(t), waterMeter())
 	f.poller.update(func(s *poll.Snapshot) {
 		s.Bus.Polls, s.Bus.Errors = 40, 2
 		s.Sink = poll.SinkStatus{Pending: 1, Dropped: 3}
@@ -209,6 +210,7 @@ func TestStatusDocument(t *testing.T) {
 		{"water error", water.LastError, "read 7: no answer"},
 		{"water values", len(water.Values), 0},
 		{"scan idle", st.Scan.Running, false},
+		{"warnings", strings.Join(st.Warnings, "|"), warning},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -233,8 +235,10 @@ func TestStatusUnknownParts(t *testing.T) {
 	if got, want := string(raw["broker"]), "null"; got != want {
 		t.Errorf("broker: got %s, want %s", got, want)
 	}
-	if got, want := string(raw["meters"]), "[]"; got != want {
-		t.Errorf("meters: got %s, want %s", got, want)
+	for _, key := range []string{"meters", "warnings"} {
+		if got, want := string(raw[key]), "[]"; got != want {
+			t.Errorf("%s: got %s, want %s", key, got, want)
+		}
 	}
 	if outbox.Depth != nil || outbox.Error != "database is locked" {
 		t.Errorf("outbox: got depth %v error %q, want null and the error", outbox.Depth, outbox.Error)

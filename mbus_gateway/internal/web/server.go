@@ -135,6 +135,12 @@ type Options struct {
 	// Alive reports why the bus loop is not running (it stopped, or its
 	// heartbeat is stale), nil while it is. nil means not checked.
 	Alive func() error
+	// Warnings lists problems the user should see on the page and in
+	// /status, e.g. a database found corrupt and moved aside at start,
+	// options that are allowed but probably not meant, a schedule that
+	// needs more bus time than there is. It is called for every status
+	// document and must return quickly. nil shows none.
+	Warnings func() []string
 	// Gatherer provides /metrics; required. Nothing is registered globally.
 	Gatherer prometheus.Gatherer
 	// Refresh is how often open event streams look for changes;

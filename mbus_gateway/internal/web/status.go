@@ -24,6 +24,9 @@ type Status struct {
 	Outbox   OutboxStatus  `json:"outbox"`
 	Broker   *BrokerStatus `json:"broker"` // null when not known
 	Meters   []MeterStatus `json:"meters"`
+	// Warnings are problems the user should act on (Options.Warnings);
+	// an empty list when there are none.
+	Warnings []string `json:"warnings"`
 }
 
 // Versions of the running program.
@@ -141,7 +144,11 @@ func (s *Server) status(ctx context.Context) Status {
 			Dropped:   snap.Sink.Dropped,
 			LastError: snap.Sink.LastError,
 		},
-		Meters: make([]MeterStatus, 0, len(snap.Meters)),
+		Meters:   make([]MeterStatus, 0, len(snap.Meters)),
+		Warnings: []string{},
+	}
+	if s.o.Warnings != nil {
+		st.Warnings = append(st.Warnings, s.o.Warnings()...)
 	}
 	if s.o.Bus != nil {
 		st.Bus.BusInfo = s.o.Bus()

@@ -115,12 +115,18 @@
 
   function draw() {
     const st = state.status;
+    renderWarnings(st.warnings || []);
     renderBus(st.bus);
     renderBroker(st.broker);
     renderOutbox(st.outbox);
     renderMeters(st.meters || []);
     renderScan(st.scan);
     $("foot").textContent = "Gateway " + (st.versions.gateway || "dev") + " · " + st.versions.go;
+  }
+
+  function renderWarnings(list) {
+    $("warning-list").replaceChildren(...list.map((w) => el("li", { text: w })));
+    $("warnings").hidden = list.length === 0;
   }
 
   function renderBus(b) {
