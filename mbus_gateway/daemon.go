@@ -75,6 +75,7 @@ type daemon struct {
 	web    *web.Server
 	watch  *busWatch
 	adder  *meterAdder
+	notes  *notices
 
 	// scan is true when the meters are unknown and scan_on_start asks
 	// for a scan.
@@ -102,7 +103,7 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, o.DataDir, logging.Component(log, "store"))
+	st, quarantined, err := openStore(ctx, o.DataDir, logging.Component(log, "store"))
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +113,9 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 		}
 	}()
 	d.store = st
+	if err := limitStore(ctx, st, set.getenv(dbMaxPagesEnv), log); err != nil {
+		return nil, err
+	}
 	if brokerCfg.ClientID, err = clientID(ctx, d.store); err != nil {
 		return nil, err
 	}
@@ -146,6 +150,7 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 	}
 	d.watch = newBusWatch(d.poller.Snapshot, time.Now, stuckAfter)
 	d.adder = &meterAdder{poller: d.poller, store: d.store, interval: o.PollInterval}
+	d.notes = newNotices(quarantined, o, d.poller.Warnings)
 	if d.web, err = d.newWeb(); err != nil {
 		return nil, err
 	}
@@ -179,6 +184,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		Broker:        d.brokerStatus,
 		OutboxDepth:   d.store.Depth,
 		Alive:         d.watch.Alive,
+		Warnings:      d.notes.list,
 		Gatherer:      d.reg,
 		Log:           d.log,
 	}, d.poller, d.adder, d.store)
@@ -309,24 +315,48 @@ func resolveBroker(ctx context.Context, o *config.Options) (mqtt.Config, error) 
 // openStore opens the database in dir. A corrupt file is moved aside,
 // never deleted, and the gateway starts with an empty one: a gateway that
 // refuses to start loses every reading from now on, while the old file
-// only held readings not yet published. Other failures (an unwritable
-// directory, a file from a newer version) stop the start.
-func openStore(ctx context.Context, dir string, log zerolog.Logger) (*store.Store, error) {
+// only held readings not yet published. moved is where the corrupt file
+// went, "" if there was none. Other failures (an unwritable directory, a
+// file from a newer version) stop the start.
+func openStore(ctx context.Context, dir string, log zerolog.Logger) (s *store.Store, moved string, err error) {
 	path := filepath.Join(dir, storeFile)
-	s, err := store.Open(ctx, path)
+	s, err = store.Open(ctx, path)
 	if errors.Is(err, store.ErrCorrupt) {
-		moved, qerr := store.QuarantineCorrupt(path)
-		if qerr != nil {
-			return nil, fmt.Errorf("data_dir: %w (and moving it aside failed: %w)", err, qerr)
+		var qerr error
+		if moved, qerr = store.QuarantineCorrupt(path); qerr != nil {
+			return nil, "", fmt.Errorf("data_dir: %w (and moving it aside failed: %w)", err, qerr)
 		}
 		log.Error().Err(err).Str("moved_to", moved).
 			Msg("database file is corrupt: moved aside for inspection, starting with an empty database; readings not yet published were in it")
 		s, err = store.Open(ctx, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("data_dir: %w", err)
+		return nil, "", fmt.Errorf("data_dir: %w", err)
 	}
-	return s, nil
+	return s, moved, nil
+}
+
+// dbMaxPagesEnv caps the database at that many pages (of 4 KiB): a
+// diagnostic knob to try what the gateway does on a full disk without
+// filling one. It is not an option (and not MBUS_GATEWAY_…, which are
+// options) because nobody should run with it.
+const dbMaxPagesEnv = "MBUS_DIAG_DB_MAX_PAGES"
+
+// limitStore applies dbMaxPagesEnv's value, if any.
+func limitStore(ctx context.Context, s *store.Store, value string, log zerolog.Logger) error {
+	if value == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%s: want a positive number of pages, got %q", dbMaxPagesEnv, value)
+	}
+	got, err := s.LimitPages(ctx, n)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dbMaxPagesEnv, err)
+	}
+	log.Warn().Int("max_pages", got).Msg("database size limited for diagnosis (" + dbMaxPagesEnv + ")")
+	return nil
 }
 
 // clientID returns the installation's MQTT client ID, made once and kept

@@ -32,6 +32,10 @@ func TestSetup(t *testing.T) {
 			t.Errorf("media: got %v, want one %s meter", media, want)
 		}
 	}
+	if !s.Options.Advance || s.Options.FixedAccessNumber {
+		t.Errorf("options: got advance %v, fixed access number %v; want registers that move and counting access numbers",
+			s.Options.Advance, s.Options.FixedAccessNumber)
+	}
 	if len(media) < 6 || telegrams != 3 {
 		t.Errorf("got %d meters, at most %d telegrams each; want at least 6 meters and one with 3 telegrams", len(media), telegrams)
 	}

@@ -186,6 +186,13 @@ func startBus(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveBus(t, bus)
+}
+
+// serveBus serves bus on a loopback port until the test ends and returns
+// its host:port.
+func serveBus(t *testing.T, bus *sim.Bus) string {
+	t.Helper()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {

@@ -86,6 +86,10 @@ func TestRunCorruptDatabase(t *testing.T) {
 	eventually(t, 15*time.Second, "/health says ok", func() bool {
 		return getJSON(t, endpoint(metrics, "/health"), &health) == http.StatusOK
 	})
+	var st struct{ Warnings []string }
+	if code := getJSON(t, endpoint(metrics, "/status"), &st); code != http.StatusOK {
+		t.Fatalf("/status: got %d", code)
+	}
 	stop(t, p)
 
 	moved, err := filepath.Glob(filepath.Join(dir, "mbus-gateway.db.corrupt-*"))
@@ -97,5 +101,8 @@ func TestRunCorruptDatabase(t *testing.T) {
 	}
 	if log := p.stderr.String(); !strings.Contains(log, "database file is corrupt: moved aside") || !strings.Contains(log, moved[0]) {
 		t.Errorf("log: want the quarantine and the new name %s, got:\n%s", moved[0], log)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "database file was corrupt: moved aside to "+moved[0]) {
+		t.Errorf("/status warnings: got %q, want the quarantine with %s", st.Warnings, moved[0])
 	}
 }

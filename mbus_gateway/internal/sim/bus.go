@@ -38,6 +38,14 @@ type Options struct {
 	Seed uint64
 	// Log receives one debug event per request; the zero Logger is silent.
 	Log zerolog.Logger
+	// FixedAccessNumber sends every telegram with the access number it
+	// was given. By default a meter counts its transmissions in it, as
+	// EN 13757-3 asks, so every reading can be told apart.
+	FixedAccessNumber bool
+	// Advance makes the first counter register of each telegram (current
+	// energy, volume or mass as integer or BCD) grow by one unit with
+	// every new transmission, so that values change as on a real bus.
+	Advance bool
 }
 
 // Bus is a software M-Bus with its meters. It is safe for concurrent use:
@@ -79,6 +87,7 @@ func (b *Bus) AddMeter(m Meter) error {
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
+	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
 	b.meters = append(b.meters, mt)
 	return nil
 }

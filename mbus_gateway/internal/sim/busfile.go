@@ -43,6 +43,8 @@ var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
 //	baud: 2400             # optional, 0 (default): no pacing
 //	response_delay: 10ms   # optional, default DefaultResponseDelay
 //	seed: 1                # optional, seeds probabilistic faults
+//	fixed_access_number: false # optional: true keeps each telegram's own
+//	advance: false         # optional: true grows the first counter per answer
 //	meters:
 //	  - name: heat         # optional
 //	    primary: 1         # 0-250, required
@@ -122,7 +124,11 @@ func (p *busParser) parse(data []byte) Setup {
 		},
 		"response_delay": func(v *yaml.Node) { s.Options.ResponseDelay = p.duration(v, "response_delay") },
 		"seed":           func(v *yaml.Node) { s.Options.Seed = uint64(p.integer(v, "seed", 0, 1<<62)) }, //nolint:gosec // G115: integer keeps it in 0…2^62
-		"meters":         func(v *yaml.Node) { meters = v },
+		"fixed_access_number": func(v *yaml.Node) {
+			s.Options.FixedAccessNumber = p.boolean(v, "fixed_access_number")
+		},
+		"advance": func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
+		"meters":  func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
 		if len(p.errs) == 0 {
@@ -193,6 +199,21 @@ func (p *busParser) integer(n *yaml.Node, what string, lo, hi int) int {
 		return 0
 	}
 	return v
+}
+
+func (p *busParser) boolean(n *yaml.Node, what string) bool {
+	s, ok := p.scalar(n, what)
+	if !ok {
+		return false
+	}
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	p.errorf(n, "%s: want true or false, got %q", what, s)
+	return false
 }
 
 func (p *busParser) duration(n *yaml.Node, what string) time.Duration {

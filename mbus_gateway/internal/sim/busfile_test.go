@@ -70,6 +70,8 @@ func TestBusFileGood(t *testing.T) {
 baud: 9600
 response_delay: 25ms
 seed: 42
+fixed_access_number: true
+advance: true
 meters:
   - name: override
     primary: 250
@@ -90,7 +92,8 @@ meters:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.Options, (Options{Baud: 9600, ResponseDelay: 25 * time.Millisecond, Seed: 42}); got.Baud != want.Baud || got.ResponseDelay != want.ResponseDelay || got.Seed != want.Seed {
+	if got, want := s.Options, (Options{Baud: 9600, ResponseDelay: 25 * time.Millisecond, Seed: 42, FixedAccessNumber: true, Advance: true}); got.Baud != want.Baud ||
+		got.ResponseDelay != want.ResponseDelay || got.Seed != want.Seed || got.FixedAccessNumber != want.FixedAccessNumber || got.Advance != want.Advance {
 		t.Errorf("options: got %+v, want %+v", got, want)
 	}
 	m := s.Meters[0]
@@ -138,7 +141,11 @@ func TestBusFileErrors(t *testing.T) {
 		{"no meters", "baud: 2400\n", []string{"bus.yaml:1: no meters: add a list under meters"}},
 		{"meters not a list", "meters: 3\n", []string{"bus.yaml:1: meters: want a list of meters"}},
 		{"unknown top key", "bauds: 2400\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
-			`bus.yaml:1: bus file: unknown key "bauds" (want baud, meters, response_delay, seed)`}},
+			`bus.yaml:1: bus file: unknown key "bauds" (want advance, baud, fixed_access_number, meters, response_delay, seed)`}},
+		{"advance not a bool", "advance: yes\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
+			`bus.yaml:1: advance: want true or false, got "yes"`}},
+		{"fixed_access_number a list", "fixed_access_number: [true]\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
+			"bus.yaml:1: fixed_access_number: want a single value"}},
 		{"duplicate key", "baud: 2400\nbaud: 9600\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
 			`bus.yaml:2: bus file: duplicate key "baud"`}},
 		{"bad baud", "baud: 2401\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{

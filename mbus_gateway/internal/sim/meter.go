@@ -37,9 +37,13 @@ type MeterStatus struct {
 	Secondary mbus.SecondaryAddress
 	Telegrams int
 	// Next is the index of the telegram a new request (toggled FCB) gets.
-	Next     int
-	Selected bool
-	Faults   []Fault
+	Next int
+	// AccessNumber is the access number of the telegram sent last (of
+	// the first telegram when none was sent yet), 0 for telegrams
+	// without one.
+	AccessNumber byte
+	Selected     bool
+	Faults       []Fault
 	// Requests counts frames that reached the meter (addressed to it, to
 	// 253 while it was selected, to 254/255, and secondary selections).
 	Requests uint64
@@ -67,6 +71,12 @@ type meter struct {
 	lastFCB  bool
 
 	requests, answers, sent uint64
+
+	// fixedAccess and advance are the bus's Options of the same names.
+	fixedAccess, advance bool
+	// tx counts new telegrams chosen (retries excluded); cur is the
+	// transmission number of the telegram chosen last, see stamp.
+	tx, cur uint64
 }
 
 type faultState struct {
@@ -148,8 +158,9 @@ func checkTelegram(raw []byte) (mbus.Frame, error) {
 func hasLongHeader(ci byte) bool { return ci == mbus.CIRespVarLong || ci == mbus.CIRespVarLong2 }
 
 // telegram returns telegram i as the meter sends it now: C = RSP_UD, A =
-// its primary address, its secondary address in a long header, and the
-// checksum to match.
+// its primary address, its secondary address in a long header, the
+// access number and register of its current transmission (see stamp),
+// and the checksum to match.
 func (m *meter) telegram(i int) []byte {
 	out := append([]byte(nil), m.telegrams[i]...)
 	out[4] = mbus.CRspUD
@@ -157,6 +168,7 @@ func (m *meter) telegram(i int) []byte {
 	if hasLongHeader(out[6]) {
 		copy(out[dataOff:dataOff+8], m.secondary[:])
 	}
+	stamp(out, m.cur, m.fixedAccess, m.advance)
 	var cs byte
 	for _, b := range out[4 : len(out)-2] {
 		cs += b
@@ -175,6 +187,11 @@ func (m *meter) reset() {
 // next picks the telegram for a REQ_UD2 with control field c.
 func (m *meter) next(c byte) []byte {
 	fcv, fcb := c&mbus.FCV != 0, c&mbus.FCB != 0
+	if !fcv || !m.answered || fcb != m.lastFCB {
+		// A new transmission, not the repeat of the last one.
+		m.cur = m.tx
+		m.tx++
+	}
 	switch {
 	case !fcv:
 		m.reset()
@@ -198,6 +215,7 @@ func (m *meter) status() MeterStatus {
 		Requests: m.requests, Answers: m.answers, TelegramsSent: m.sent,
 	}
 	s.Next = m.seq
+	s.AccessNumber = m.accessNumber()
 	if m.answered {
 		s.Next = (m.seq + 1) % len(m.telegrams)
 	}
@@ -205,4 +223,14 @@ func (m *meter) status() MeterStatus {
 		s.Faults = append(s.Faults, f.Fault)
 	}
 	return s
+}
+
+// accessNumber is the access number the meter sent last.
+func (m *meter) accessNumber() byte {
+	t := m.telegram(m.seq)
+	off, ok := accessOffset(t[dataOff-1])
+	if !ok || dataOff+off >= len(t)-2 {
+		return 0
+	}
+	return t[dataOff+off]
 }
