@@ -198,12 +198,9 @@ func demoOptions(onBus []sim.MeterStatus, busAddr string, broker *net.TCPAddr, d
 		"baudrate":      2400,
 		"poll_interval": interval,
 		"meters":        meters,
-		// The simulator writes its paced answers over TCP in chunks of
-		// about 20 ms, as converters do; give the gaps some room.
-		"response_timeout_extra": 200,
-		"mqtt":                   map[string]any{"host": broker.IP.String(), "port": broker.Port},
-		"data_dir":               dataDir,
-		"metrics_port":           0,
+		"mqtt":          map[string]any{"host": broker.IP.String(), "port": broker.Port},
+		"data_dir":      dataDir,
+		"metrics_port":  0,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("options: %w", err)

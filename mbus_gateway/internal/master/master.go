@@ -1,0 +1,207 @@
+package master
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Port is the byte pipe the master talks through; transport.Port and
+// transport.Reopening satisfy it. Read must fail with an error matching
+// os.ErrDeadlineExceeded when the deadline passes, and SetReadDeadline
+// must be safe to call while a Read is pending (it is how a cancelled ctx
+// cuts a wait short).
+type Port interface {
+	io.ReadWriter
+	SetReadDeadline(t time.Time) error
+	// Drain discards input received but not read.
+	Drain() error
+}
+
+// readier is a Port that may be down and can be brought up again, such as
+// transport.Reopening. The master calls Ready before each attempt.
+type readier interface {
+	Ready(ctx context.Context) error
+}
+
+// Errors of an exchange. Checksum and framing problems also match the
+// sentinels of package mbus (mbus.ErrChecksum, mbus.ErrTruncated, …).
+var (
+	// ErrTimeout: no answer within the response time of EN 13757-2.
+	ErrTimeout = errors.New("no answer")
+	// ErrGarbage: bytes came back but not a valid frame (bad start,
+	// checksum, stop byte, or cut short).
+	ErrGarbage = errors.New("garbled answer")
+	// ErrCollision: several meters answered at once, which garbles the
+	// answer; reported by probes, where more than one meter may match.
+	ErrCollision = errors.New("collision: several meters answered")
+	// ErrUnexpected: a valid frame of the wrong kind, e.g. an ACK where
+	// data was requested, or data from another meter.
+	ErrUnexpected = errors.New("unexpected answer")
+	// ErrTooManyTelegrams: the meter still announced more records after
+	// Options.MaxTelegrams telegrams.
+	ErrTooManyTelegrams = errors.New("too many telegrams")
+)
+
+// Defaults of Options.
+const (
+	DefaultBaud         = 2400
+	DefaultRetries      = 2
+	DefaultScanRetries  = 0
+	DefaultMaxTelegrams = 16
+)
+
+// Options tune the master. The zero value gives the defaults.
+type Options struct {
+	// Baud is the bus speed, from which every timeout derives
+	// (0 = DefaultBaud).
+	Baud int
+	// Extra is added to the first-byte and inter-byte timeouts: converters
+	// (TCP, radio, some USB masters) add latency of their own.
+	Extra time.Duration
+	// Retries is the number of repeats after a failed exchange of a read
+	// (0 = DefaultRetries, negative = none).
+	Retries int
+	// ScanRetries is the number of repeats of an unanswered or garbled
+	// probe during a scan (0 = DefaultScanRetries, negative = none). Scans
+	// probe mostly empty addresses, so each repeat costs a full timeout.
+	ScanRetries int
+	// MaxTelegrams bounds one read of a multi-telegram meter
+	// (0 = DefaultMaxTelegrams).
+	MaxTelegrams int
+	// AppReset sends an application reset (SND_UD, CI 0x50) before each
+	// read; some meters need it to start over at their first telegram.
+	AppReset bool
+}
+
+func (o Options) withDefaults() Options {
+	if o.Baud <= 0 {
+		o.Baud = DefaultBaud
+	}
+	o.Retries = orDefault(o.Retries, DefaultRetries)
+	o.ScanRetries = orDefault(o.ScanRetries, DefaultScanRetries)
+	if o.MaxTelegrams <= 0 {
+		o.MaxTelegrams = DefaultMaxTelegrams
+	}
+	return o
+}
+
+func orDefault(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// Timing (EN 13757-2, clause 5.2 and annex): a slave starts its answer
+// 11 to 330 bit times after the end of the request, plus up to 50 ms.
+const (
+	bitsPerChar    = 11 // start, 8 data, parity, stop
+	answerBits     = 330
+	answerSlack    = 50 * time.Millisecond
+	interCharChars = 2 // tolerated gap inside a frame, in characters
+	// schedulingSlack covers gaps the wire does not make: OS scheduling,
+	// USB latency timers, and TCP converters that forward a frame in
+	// several packets (ser2net and Moxa packing timers, Wi-Fi links).
+	// A complete frame ends by its length field, so this only lengthens
+	// the wait for a frame that really was cut off.
+	schedulingSlack = 150 * time.Millisecond
+)
+
+// bits is the duration of n bit times at baud, exact to the nanosecond.
+func bits(n, baud int) time.Duration {
+	return time.Duration(int64(n) * int64(time.Second) / int64(baud))
+}
+
+// WireTime is how long n characters take on the bus at baud.
+func WireTime(n, baud int) time.Duration { return bits(n*bitsPerChar, baud) }
+
+// AnswerTimeout is the longest a slave may take to start its answer after
+// the request has left the wire: 330 bit times + 50 ms.
+func AnswerTimeout(baud int) time.Duration {
+	return bits(answerBits, baud) + answerSlack
+}
+
+// Stats are the master's counters since it was created.
+type Stats struct {
+	Requests       uint64 // frames sent, repeats included
+	Retries        uint64 // repeats after a failed exchange
+	Timeouts       uint64 // exchanges without an answer
+	ChecksumErrors uint64 // answers with a wrong checksum
+	Garbled        uint64 // answers that were not a valid frame, checksum errors included
+	Collisions     uint64 // probes answered by several meters
+	Echoes         uint64 // our own requests read back (echoing converters)
+	TxBytes        uint64
+	RxBytes        uint64 // echoes and garbage included
+}
+
+type stats struct {
+	requests, retries, timeouts, checksum, garbled, collisions, echoes, tx, rx atomic.Uint64
+}
+
+// Master drives one bus. It is not safe for concurrent use: one goroutine
+// owns a bus (reads, scans and set-address calls queue for it); Stats may
+// be read from anywhere.
+type Master struct {
+	port Port
+	opts Options
+
+	firstByte time.Duration // answer timeout after the request left
+	interByte time.Duration // longest gap between bytes of one frame
+
+	// link state per primary address (253 is not kept: it stands for
+	// whichever meter is selected).
+	linked map[byte]bool // a SND_NKE was answered and nothing failed since
+	fcb    map[byte]bool // FCB of the next REQ_UD2/SND_UD; absent means 1
+	// fcbSec is the FCB state of meters read by secondary address.
+	fcbSec map[[8]byte]bool
+
+	buf   []byte // receive buffer, reused
+	stats stats
+}
+
+// New returns a master on port. It does not touch the bus.
+func New(port Port, opts Options) *Master {
+	o := opts.withDefaults()
+	return &Master{
+		port:      port,
+		opts:      o,
+		firstByte: AnswerTimeout(o.Baud) + o.Extra,
+		interByte: WireTime(interCharChars, o.Baud) + schedulingSlack + o.Extra,
+		linked:    map[byte]bool{},
+		fcb:       map[byte]bool{},
+		fcbSec:    map[[8]byte]bool{},
+		buf:       make([]byte, 0, 2*maxFrame),
+	}
+}
+
+// Options returns the options in effect, defaults filled in.
+func (m *Master) Options() Options { return m.opts }
+
+// Stats returns a snapshot of the counters.
+func (m *Master) Stats() Stats {
+	s := &m.stats
+	return Stats{
+		Requests:       s.requests.Load(),
+		Retries:        s.retries.Load(),
+		Timeouts:       s.timeouts.Load(),
+		ChecksumErrors: s.checksum.Load(),
+		Garbled:        s.garbled.Load(),
+		Collisions:     s.collisions.Load(),
+		Echoes:         s.echoes.Load(),
+		TxBytes:        s.tx.Load(),
+		RxBytes:        s.rx.Load(),
+	}
+}
+
+// String names the counters for logs.
+func (s Stats) String() string {
+	return fmt.Sprintf("requests=%d retries=%d timeouts=%d checksum=%d garbled=%d collisions=%d echoes=%d tx=%d rx=%d",
+		s.Requests, s.Retries, s.Timeouts, s.ChecksumErrors, s.Garbled, s.Collisions, s.Echoes, s.TxBytes, s.RxBytes)
+}
