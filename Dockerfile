@@ -8,7 +8,6 @@ FROM golang:1.26-alpine AS build
 RUN apk add --no-cache gcc musl-dev
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN go mod download
 COPY packaging/build.sh packaging/build.sh
 COPY mbus_gateway mbus_gateway
 ARG BUILD_VERSION
