@@ -168,7 +168,7 @@ func foundFromScan(found []master.Found, now time.Time) []store.Found {
 		case m.Secondary != zero && !m.Secondary.IsPattern():
 			f.Address = m.Secondary.String()
 			describeSecondary(&f, m.Secondary)
-		case m.Collision || m.Primary < 0:
+		case m.Collision || m.Primary < 0 || m.Primary > mbus.AddrMaxPrimary:
 			continue
 		default:
 			f.Address = mbus.Address{Primary: byte(m.Primary)}.String()

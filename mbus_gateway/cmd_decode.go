@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -24,20 +23,13 @@ const maxDecodeInput = 16 << 20
 // cannot all be decoded is still printed with the records that could be;
 // every problem goes to stderr and makes the exit code 1.
 func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("decode", stderr,
+		"usage: mbus-gateway decode [--format json|text] [HEX ...|-]",
+		"Decodes M-Bus telegrams given as hex digits (spaces and newlines allowed);",
+		"without HEX arguments, or with \"-\", the hex is read from stdin.")
 	format := fs.String("format", "json", "output format: json or text")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway decode [--format json|text] [HEX ...|-]")
-		fmt.Fprintln(stderr, "Decodes M-Bus telegrams given as hex digits (spaces and newlines allowed);")
-		fmt.Fprintln(stderr, "without HEX arguments, or with \"-\", the hex is read from stdin.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagExit(err)
 	}
 	if *format != "json" && *format != "text" {
 		fmt.Fprintf(stderr, "decode: --format %q: want json or text\n", *format)
@@ -83,7 +75,7 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 
 // decodeInput returns the hex text from the arguments or stdin.
 func decodeInput(args []string, stdin io.Reader) (string, error) {
-	if len(args) > 0 && !(len(args) == 1 && args[0] == "-") {
+	if len(args) > 0 && (len(args) != 1 || args[0] != "-") {
 		for _, a := range args {
 			if a == "-" {
 				return "", errors.New(`"-" (stdin) cannot be mixed with hex arguments`)

@@ -32,18 +32,14 @@ type demoFlags struct {
 
 func parseDemoFlags(args []string, stderr io.Writer) (demoFlags, error) {
 	var f demoFlags
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr,
+		"usage: mbus-gateway demo [--mqtt-port N] [--web-port N] [--web-listen ADDR] [--data-dir DIR]",
+		"Runs simulated meters, an MQTT broker, the gateway and its status page; Ctrl-C stops.")
 	fs.IntVar(&f.mqttPort, "mqtt-port", 0, "port of the embedded MQTT broker (0: a free one)")
 	fs.IntVar(&f.webPort, "web-port", 0, "port of the status page (0: a free one)")
 	fs.StringVar(&f.webListen, "web-listen", "127.0.0.1", "address the status page listens on; anything but loopback opens it to the network")
 	fs.StringVar(&f.dataDir, "data-dir", "", "keep the database here (default: a temporary folder, removed at exit)")
 	fs.IntVar(&f.pollInterval, "poll-interval", 10, "seconds between two reads of a meter")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway demo [--mqtt-port N] [--web-port N] [--web-listen ADDR] [--data-dir DIR]")
-		fmt.Fprintln(stderr, "Runs simulated meters, an MQTT broker, the gateway and its status page; Ctrl-C stops.")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

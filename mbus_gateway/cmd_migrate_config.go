@@ -15,14 +15,10 @@ import (
 // the result still needs fixing it is written anyway, the problems follow
 // the notes, and the exit code is 1.
 func cmdMigrateConfig(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("migrate-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("migrate-config", stderr,
+		"usage: mbus-gateway migrate-config OLD [-o OUT]",
+		"Converts the older gateway's config.json (v1) or YAML (v2); OLD may be - for stdin.")
 	out := fs.String("o", "", "write the options to `FILE` instead of stdout")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway migrate-config OLD [-o OUT]")
-		fmt.Fprintln(stderr, "Converts the older gateway's config.json (v1) or YAML (v2); OLD may be - for stdin.")
-		fs.PrintDefaults()
-	}
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagExit(err)

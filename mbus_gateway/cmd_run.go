@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,13 +23,8 @@ var errNoOptions = errors.New("no options: give --config FILE (" + addonOptions 
 // cmdRun is `mbus-gateway run [--config FILE]`: the gateway itself, until
 // SIGINT or SIGTERM; SIGHUP re-reads the options file.
 func cmdRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {
-	flags := flag.NewFlagSet("run", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags := newFlagSet("run", stderr, "usage: mbus-gateway run [--config FILE]")
 	file := flags.String("config", "", "options file, JSON or YAML (default "+addonOptions+" when present)")
-	flags.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway run [--config FILE]")
-		flags.PrintDefaults()
-	}
 	if err := flags.Parse(args); err != nil {
 		return flagExit(err)
 	}

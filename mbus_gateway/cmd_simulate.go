@@ -25,8 +25,8 @@ type simulateFlags struct {
 
 func parseSimulateFlags(args []string, stderr io.Writer) (simulateFlags, error) {
 	var f simulateFlags
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("simulate", stderr,
+		"usage: mbus-gateway simulate --listen tcp://HOST:PORT|pty [--bus FILE | --frames DIR] [--baud N] [--delay D]")
 	fs.StringVar(&f.listen, "listen", "", "where to serve: tcp://HOST:PORT or pty")
 	fs.StringVar(&f.bus, "bus", "", "bus file (YAML) with the meters")
 	fs.StringVar(&f.frames, "frames", "", "folder of .hex telegrams, one meter per file (NAME_1.hex, NAME_2.hex…: one meter)")
@@ -34,10 +34,6 @@ func parseSimulateFlags(args []string, stderr io.Writer) (simulateFlags, error) 
 	fs.IntVar(&f.baud, "baud", 0, "pace answers at this baud rate (0: no pacing; default from the bus file)")
 	fs.DurationVar(&f.delay, "delay", sim.DefaultResponseDelay, "response delay of every meter (default from the bus file)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug logs every request and answer")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway simulate --listen tcp://HOST:PORT|pty [--bus FILE | --frames DIR] [--baud N] [--delay D]")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,12 +14,9 @@ import (
 // overrides are not applied): "FILE: ok" and exit 0, or every problem on
 // its own line on stderr and exit 1. Warnings go to stderr and keep exit 0.
 func cmdValidateConfig(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: mbus-gateway validate-config FILE")
-		fmt.Fprintln(stderr, "Checks an options file (JSON or YAML); prints each problem on its own line.")
-	}
+	fs := newFlagSet("validate-config", stderr,
+		"usage: mbus-gateway validate-config FILE",
+		"Checks an options file (JSON or YAML); prints each problem on its own line.")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
@@ -45,14 +40,6 @@ func cmdValidateConfig(_ context.Context, args []string, _ io.Reader, stdout, st
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", file)
 	return 0
-}
-
-// flagExit maps a flag parsing error to the exit code: 0 for -h, 2 else.
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
 }
 
 // printLines writes text line by line, each with prefix.

@@ -213,9 +213,17 @@ func (d *daemon) brokerStatus() web.BrokerStatus {
 		Connected: s.Connected,
 		Since:     s.Since,
 		LastError: s.LastError,
-		Published: uint64(s.Published), // counters never go below zero
-		Delivered: uint64(s.Acked),
+		Published: count(s.Published),
+		Delivered: count(s.Acked),
 	}
+}
+
+// count converts a counter that never goes below zero.
+func count(n int64) uint64 {
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
 }
 
 // Run runs every long-lived part under one errgroup until ctx ends, then

@@ -18,7 +18,7 @@ type levelFilter struct{ level atomic.Int32 }
 
 // Run discards events below the current level.
 func (f *levelFilter) Run(e *zerolog.Event, level zerolog.Level, _ string) {
-	if level < zerolog.Level(f.level.Load()) {
+	if int32(level) < f.level.Load() {
 		e.Discard()
 	}
 }

@@ -421,6 +421,19 @@ func TestWarnings(t *testing.T) {
 	if got := o.Warnings(); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// A meter's own speed: switched to on a serial port, not on a TCP
+	// converter; a disabled meter is not read at all.
+	o = validOptions(t)
+	o.Meters[0].Baudrate, o.Meters[1].Baudrate = 9600, 300
+	if got := o.Warnings(); len(got) != 0 {
+		t.Errorf("serial port: got %q, want no warnings", got)
+	}
+	o.SerialPort, o.TCPAddress = "", "127.0.0.1:10001"
+	o.Meters[1].Enabled = false
+	want = []string{"meters[0].baudrate: meter 1 talks at 9600 baud, but the TCP converter's speed is fixed on the device: it is read at the converter's speed (baudrate 2400) and answers only if that is its speed too"}
+	if got := o.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
 
 func TestKeys(t *testing.T) {

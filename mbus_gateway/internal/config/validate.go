@@ -45,6 +45,23 @@ func (o *Options) Warnings() []string {
 	if len(o.Meters) == 0 && !o.ScanOnStart {
 		w = append(w, "meters: no meters and scan_on_start is false: nothing will be read until a scan is started")
 	}
+	return append(w, o.fixedSpeedWarnings()...)
+}
+
+// fixedSpeedWarnings names the meters whose own baud rate cannot be used:
+// a transparent TCP converter runs the bus at the speed set on the
+// converter itself, which the gateway cannot switch per meter.
+func (o *Options) fixedSpeedWarnings() []string {
+	if o.TCPAddress == "" {
+		return nil
+	}
+	var w []string
+	for i, m := range o.Meters {
+		if m.Enabled && m.Baudrate != o.Baudrate {
+			w = append(w, fmt.Sprintf("%s.baudrate: meter %s talks at %d baud, but the TCP converter's speed is fixed on the device: it is read at the converter's speed (baudrate %d) and answers only if that is its speed too",
+				index("meters", i), m.Address, m.Baudrate, o.Baudrate))
+		}
+	}
 	return w
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // Port is the byte pipe the master talks through; transport.Port and
@@ -19,6 +21,14 @@ type Port interface {
 	SetReadDeadline(t time.Time) error
 	// Drain discards input received but not read.
 	Drain() error
+}
+
+// speeder is a Port whose line speed can be switched, such as a serial
+// transport.Port or transport.Reopening. SetBaud fails with
+// transport.ErrBaudFixed where the speed is set elsewhere (a TCP
+// converter). A Port without it runs at Options.Baud only.
+type speeder interface {
+	SetBaud(baud int) error
 }
 
 // readier is a Port that may be down and can be brought up again, such as
@@ -57,7 +67,8 @@ const (
 // Options tune the master. The zero value gives the defaults.
 type Options struct {
 	// Baud is the bus speed, from which every timeout derives
-	// (0 = DefaultBaud).
+	// (0 = DefaultBaud). Scans and Read use it; ReadAt reads a meter at
+	// a speed of its own.
 	Baud int
 	// Extra is added to the first-byte and inter-byte timeouts: converters
 	// (TCP, radio, some USB masters) add latency of their own.
@@ -152,8 +163,14 @@ type Master struct {
 	port Port
 	opts Options
 
-	firstByte time.Duration // answer timeout after the request left
-	interByte time.Duration // longest gap between bytes of one frame
+	// baud is the speed of the operation under way: Options.Baud, or a
+	// meter's own in ReadAt. line is the speed the port is set to; the
+	// port is switched lazily, before the first request that needs
+	// another speed. fixed records a port that cannot be switched.
+	baud, line int
+	fixed      bool
+	firstByte  time.Duration // answer timeout after the request left, at baud
+	interByte  time.Duration // longest gap between bytes of one frame, at baud
 
 	// link state per primary address (253 is not kept: it stands for
 	// whichever meter is selected).
@@ -169,16 +186,54 @@ type Master struct {
 // New returns a master on port. It does not touch the bus.
 func New(port Port, opts Options) *Master {
 	o := opts.withDefaults()
-	return &Master{
-		port:      port,
-		opts:      o,
-		firstByte: AnswerTimeout(o.Baud) + o.Extra,
-		interByte: WireTime(interCharChars, o.Baud) + schedulingSlack + o.Extra,
-		linked:    map[byte]bool{},
-		fcb:       map[byte]bool{},
-		fcbSec:    map[[8]byte]bool{},
-		buf:       make([]byte, 0, 2*maxFrame),
+	m := &Master{
+		port:   port,
+		opts:   o,
+		line:   o.Baud,
+		linked: map[byte]bool{},
+		fcb:    map[byte]bool{},
+		fcbSec: map[[8]byte]bool{},
+		buf:    make([]byte, 0, 2*maxFrame),
 	}
+	m.at(o.Baud)
+	return m
+}
+
+// at sets the speed of the next operation and the timeouts that derive
+// from it; 0 means Options.Baud. On a port that cannot be switched every
+// operation runs at Options.Baud.
+func (m *Master) at(baud int) {
+	if baud <= 0 || m.fixed {
+		baud = m.opts.Baud
+	}
+	m.baud = baud
+	m.firstByte = AnswerTimeout(baud) + m.opts.Extra
+	m.interByte = WireTime(interCharChars, baud) + schedulingSlack + m.opts.Extra
+}
+
+// switchLine sets the port to the speed of the operation under way. A
+// port that cannot switch (transport.ErrBaudFixed, or no SetBaud at all)
+// is remembered as fixed, and the operation goes on at Options.Baud, the
+// speed the port runs at.
+func (m *Master) switchLine() error {
+	if m.line == m.baud {
+		return nil
+	}
+	s, ok := m.port.(speeder)
+	var err error
+	if ok {
+		err = s.SetBaud(m.baud)
+	}
+	switch {
+	case !ok || errors.Is(err, transport.ErrBaudFixed):
+		m.fixed = true
+		m.at(m.opts.Baud)
+		return nil
+	case err != nil:
+		return fmt.Errorf("switch to %d baud: %w", m.baud, err)
+	}
+	m.line = m.baud
+	return nil
 }
 
 // Options returns the options in effect, defaults filled in.

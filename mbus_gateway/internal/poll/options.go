@@ -44,8 +44,9 @@ type Meter struct {
 	Name string
 	// Interval is the poll period; it must be positive.
 	Interval time.Duration
-	// Baud is the meter's baud rate, used to estimate bus time; 0 means
-	// Options.Baud.
+	// Baud is the meter's baud rate; 0 means Options.Baud. A meter at
+	// another speed than the bus is read at its own when the Bus is a
+	// BaudReader; it also counts in the bus time estimate.
 	Baud    int
 	Enabled bool
 }

@@ -26,6 +26,14 @@ type Bus interface {
 	ScanSecondary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error)
 }
 
+// BaudReader is a Bus that can read a meter at another speed than the
+// rest of the bus (baud in bit/s), for meters whose Meter.Baud differs
+// from Options.Baud; *master.Master implements it. A Bus without it
+// reads every meter at the bus speed.
+type BaudReader interface {
+	ReadAt(ctx context.Context, addr mbus.Address, baud int) (master.Result, error)
+}
+
 // Sink commits a reading to the outbox. An error means the reading is
 // not stored; the poller keeps it and tries again.
 type Sink interface {
@@ -543,4 +551,7 @@ func (p *Poller) opContext(ctx context.Context) (context.Context, context.Cancel
 	return op, func() { stop(); cancel() }
 }
 
-var _ Bus = (*master.Master)(nil)
+var (
+	_ Bus        = (*master.Master)(nil)
+	_ BaudReader = (*master.Master)(nil)
+)

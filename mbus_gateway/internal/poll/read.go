@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
@@ -51,11 +53,13 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		m.breaker.Allow(now) // an open breaker whose wait is over lets this probe through
 	}
 	p.met.breaker.WithLabelValues(m.id).Set(float64(m.breaker.State()))
+	// SetMeters may replace cfg while the read is on the wire.
+	addr, baud := m.cfg.Address, m.cfg.Baud
 	p.mu.Unlock()
 
 	opCtx, cancel := p.opContext(ctx)
 	start := time.Now()
-	res, err := p.bus.Read(opCtx, m.cfg.Address)
+	res, err := p.read(opCtx, addr, baud)
 	done := time.Now()
 	cancel()
 	p.met.duration.Observe(done.Sub(start).Seconds())
@@ -108,6 +112,17 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	}
 	p.deliver(ctx, rd)
 	return rd, nil
+}
+
+// read reads the meter at addr, at its own speed baud when that is set
+// and differs from the bus's, and the bus can switch speeds (BaudReader).
+func (p *Poller) read(ctx context.Context, addr mbus.Address, baud int) (master.Result, error) {
+	if baud > 0 && baud != p.opts.Baud {
+		if br, ok := p.bus.(BaudReader); ok {
+			return br.ReadAt(ctx, addr, baud)
+		}
+	}
+	return p.bus.Read(ctx, addr)
 }
 
 // failureResult names the kind of a failed read for the metrics.

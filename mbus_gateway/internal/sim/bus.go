@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -163,38 +164,80 @@ type segment struct {
 
 // answer is one meter's answer to a request, faults applied.
 type answer struct {
+	meter    *meter
 	data     []byte
 	delay    time.Duration
 	echo     bool
 	silent   bool
 	telegram bool
+	damaged  bool // a fault changed or cut the bytes
+	late     bool // starts after the response window
+	hangUp   bool // the conversation ends after the answer
+}
+
+// reply is what the line carries back after one request.
+type reply struct {
+	segs []segment
+	// hangUp ends the conversation once segs are sent.
+	hangUp bool
+	// intact are the meters whose telegram goes out undamaged, in time
+	// and without colliding; see meter.noteIntact.
+	intact []*meter
 }
 
 var ack = []byte{0xE5}
 
 // handle runs one request through the meters it reaches and returns what
 // the line carries back.
-func (b *Bus) handle(f mbus.Frame, raw []byte) []segment {
+func (b *Bus) handle(f mbus.Frame, raw []byte) reply { return b.handleAt(f, raw, 0) }
+
+// handleAt is handle for a request sent at lineBaud (0: unknown), which
+// only the meters that talk at that speed hear.
+func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.frames++
 	var answers []answer
+	speakers := 0
 	for _, m := range b.reached(f) {
+		if !m.hears(lineBaud) {
+			continue
+		}
 		m.requests++
 		data := m.respond(f)
 		if data == nil || f.A == mbus.AddrBroadcast {
 			continue
 		}
-		a := b.applyFaults(m, answer{data: data, delay: b.opts.ResponseDelay + m.delay, telegram: data[0] == 0x68})
+		a := b.applyFaults(m, answer{meter: m, data: data, delay: b.opts.ResponseDelay + m.delay, telegram: data[0] == 0x68})
 		if !a.silent {
 			m.answers++
+			speakers++
 			if a.telegram {
 				m.sent++
 			}
 		}
 		answers = append(answers, a)
 	}
-	return mix(raw, answers, b.opts.Baud)
+	r := reply{segs: mix(raw, answers, b.opts.Baud)}
+	for _, a := range answers {
+		r.hangUp = r.hangUp || a.hangUp
+		if a.telegram && !a.silent && !a.damaged && !a.late && speakers == 1 {
+			r.intact = append(r.intact, a.meter)
+		}
+	}
+	return r
+}
+
+// noteIntact counts the telegrams of a reply once they are on the line.
+func (b *Bus) noteIntact(ms []*meter) {
+	if len(ms) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range ms {
+		m.noteIntact()
+	}
 }
 
 // reached lists the meters a request is for.
@@ -295,8 +338,13 @@ func (b *Bus) applyFaults(m *meter, a answer) answer {
 				d = DefaultSlowDelay
 			}
 			a.delay = max(a.delay, responseWindow(b.opts.Baud)+d)
+			a.late = true
+		case FaultHangUp:
+			a.data, a.damaged, a.hangUp = damage(fs.Kind, a.data), true, true
 		default:
-			a.data = damage(fs.Kind, a.data)
+			damaged := damage(fs.Kind, a.data)
+			a.damaged = a.damaged || !bytes.Equal(damaged, a.data)
+			a.data = damaged
 		}
 	}
 	return a

@@ -53,7 +53,7 @@ var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
 //	    telegrams: ["68 …"]    # telegrams as hex (one of the two)
 //	    delay: 5ms         # optional, added to response_delay
 //	    faults:            # optional
-//	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow
+//	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow hang_up
 //	        every: 3          # or probability: 0.1, or neither: always
 //	        delay: 2s         # slow only: how far past the window
 func LoadBusFile(path string) (Setup, error) {

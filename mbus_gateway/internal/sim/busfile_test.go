@@ -182,7 +182,7 @@ func TestBusFileErrors(t *testing.T) {
 		{"wildcard secondary", "meters:\n  - primary: 1\n    secondary: 1234567FFFFFFFFF\n    frames: [k.hex]\n", []string{
 			"bus.yaml:3: meters[0].secondary: 1234567FFFFFFFFF has wildcards (F); a meter needs its full address"}},
 		{"unknown fault", "meters:\n  - primary: 1\n    frames: [k.hex]\n    faults: [{kind: flaky}]\n", []string{
-			`bus.yaml:4: meters[0].faults[0].kind: unknown fault "flaky" (want one of no_answer, corrupt, checksum, truncate, echo, slow)`}},
+			`bus.yaml:4: meters[0].faults[0].kind: unknown fault "flaky" (want one of no_answer, corrupt, checksum, truncate, echo, slow, hang_up)`}},
 		{"fault without kind", "meters:\n  - primary: 1\n    frames: [k.hex]\n    faults:\n      - every: 2\n", []string{
 			"bus.yaml:5: meters[0].faults[0]: kind is missing"}},
 		{"fault every and probability", "meters:\n  - primary: 1\n    frames: [k.hex]\n    faults:\n      - {kind: echo, every: 2, probability: 0.5}\n", []string{

@@ -25,6 +25,11 @@ const (
 	// FaultSlow starts the answer only after the response window of
 	// EN 13757-2 (330 bit times + 50 ms) has closed; see Fault.Delay.
 	FaultSlow
+	// FaultHangUp sends the first half of the answer and then ends the
+	// conversation, as a TCP converter that restarts in the middle of a
+	// frame does: the master reads a partial frame, then end of file.
+	// Over a pseudo-terminal, use PTY.Unplug instead.
+	FaultHangUp
 )
 
 var faultNames = map[FaultKind]string{
@@ -34,6 +39,7 @@ var faultNames = map[FaultKind]string{
 	FaultTruncate: "truncate",
 	FaultEcho:     "echo",
 	FaultSlow:     "slow",
+	FaultHangUp:   "hang_up",
 }
 
 // String gives the name used in bus files.
@@ -56,7 +62,7 @@ func ParseFaultKind(s string) (FaultKind, error) {
 
 func faultKindList() string {
 	names := make([]string, 0, len(faultNames))
-	for k := FaultNoAnswer; k <= FaultSlow; k++ {
+	for k := FaultNoAnswer; k <= FaultHangUp; k++ {
 		names = append(names, faultNames[k])
 	}
 	return strings.Join(names, ", ")
@@ -132,7 +138,7 @@ func damage(kind FaultKind, ans []byte) []byte {
 		if len(out) >= 5 {
 			out[len(out)-2]++
 		}
-	case FaultTruncate:
+	case FaultTruncate, FaultHangUp:
 		out = out[:len(out)/2]
 	}
 	return out

@@ -94,7 +94,7 @@ func answered(t *testing.T, b *Bus, n int) []bool {
 	}
 	out := make([]bool, n)
 	for i := range out {
-		out[i] = len(b.handle(f, req)) > 0
+		out[i] = len(b.handle(f, req).segs) > 0
 	}
 	return out
 }
@@ -173,7 +173,7 @@ func TestFaultValidate(t *testing.T) {
 	if err := bus.SetFault(3, Fault{Kind: FaultEcho}); !errors.Is(err, ErrUnknownMeter) {
 		t.Errorf("SetFault on an empty bus: got %v, want ErrUnknownMeter", err)
 	}
-	if _, err := ParseFaultKind("flaky"); err == nil || err.Error() != `unknown fault "flaky" (want one of no_answer, corrupt, checksum, truncate, echo, slow)` {
+	if _, err := ParseFaultKind("flaky"); err == nil || err.Error() != `unknown fault "flaky" (want one of no_answer, corrupt, checksum, truncate, echo, slow, hang_up)` {
 		t.Errorf("ParseFaultKind: got %v", err)
 	}
 }

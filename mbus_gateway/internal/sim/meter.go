@@ -26,6 +26,12 @@ type Meter struct {
 	Telegrams [][]byte
 	// Delay is added to the bus's response delay for this meter.
 	Delay time.Duration
+	// Baud is the speed the meter talks at; 0 means any. A meter with a
+	// speed of its own hears only requests sent at that speed, as on a
+	// bus with meters at mixed speeds. Only a pseudo-terminal tells the
+	// speed of a request (the one the master set on its side); over TCP
+	// every meter hears every request.
+	Baud int
 	// Faults are active from the start.
 	Faults []Fault
 }
@@ -52,6 +58,14 @@ type MeterStatus struct {
 	Answers uint64
 	// Telegrams sent: RSP_UD answers, faulty ones included.
 	TelegramsSent uint64
+	// Transmissions counts new telegrams (each access number once; a
+	// repeat for an unchanged FCB is the same transmission).
+	Transmissions uint64
+	// Intact counts the transmissions of which at least one copy went
+	// on the line undamaged, within the response window and without
+	// colliding: what a master can have read. A fault test compares it
+	// with the readings that arrived.
+	Intact uint64
 }
 
 // meter is a Meter with its link-layer state; guarded by Bus.mu.
@@ -61,6 +75,7 @@ type meter struct {
 	secondary mbus.SecondaryAddress
 	telegrams [][]byte
 	delay     time.Duration
+	baud      int
 	faults    []faultState
 
 	selected bool
@@ -71,6 +86,9 @@ type meter struct {
 	lastFCB  bool
 
 	requests, answers, sent uint64
+	// intact counts transmissions that went out whole; intactTx is the
+	// transmission number (cur) plus one of the last one counted.
+	intact, intactTx uint64
 
 	// fixedAccess and advance are the bus's Options of the same names.
 	fixedAccess, advance bool
@@ -104,7 +122,7 @@ func newMeter(m Meter) (*meter, error) {
 	if len(m.Telegrams) == 0 {
 		return nil, fmt.Errorf("meter %q: %w", m.Name, ErrNoTelegram)
 	}
-	mt := &meter{name: m.Name, primary: m.Primary, secondary: m.Secondary, delay: m.Delay}
+	mt := &meter{name: m.Name, primary: m.Primary, secondary: m.Secondary, delay: m.Delay, baud: m.Baud}
 	var first *mbus.Frame
 	for i, raw := range m.Telegrams {
 		f, err := checkTelegram(raw)
@@ -207,12 +225,28 @@ func (m *meter) next(c byte) []byte {
 	return m.telegram(m.seq)
 }
 
+// noteIntact counts the current transmission as intact, once however
+// often it is repeated.
+func (m *meter) noteIntact() {
+	if m.intactTx != m.cur+1 {
+		m.intact++
+		m.intactTx = m.cur + 1
+	}
+}
+
+// hears reports whether a request sent at lineBaud (0: unknown) reaches
+// the meter: at any other speed than its own it sees only garbage.
+func (m *meter) hears(lineBaud int) bool {
+	return m.baud <= 0 || lineBaud <= 0 || m.baud == lineBaud
+}
+
 // status copies the meter's state.
 func (m *meter) status() MeterStatus {
 	s := MeterStatus{
 		Name: m.name, Primary: m.primary, Secondary: m.secondary,
 		Telegrams: len(m.telegrams), Selected: m.selected,
 		Requests: m.requests, Answers: m.answers, TelegramsSent: m.sent,
+		Transmissions: m.tx, Intact: m.intact,
 	}
 	s.Next = m.seq
 	s.AccessNumber = m.accessNumber()

@@ -84,7 +84,7 @@ func (p *PTY) Replug() error {
 	p.done = make(chan struct{})
 	go func(done chan struct{}) {
 		defer close(done)
-		if err := p.bus.Serve(p.ctx, master); err != nil {
+		if err := p.bus.Serve(p.ctx, ptyConn{File: master, slave: slave}); err != nil {
 			p.bus.opts.Log.Warn().Err(err).Str("device", slave.Name()).Msg("pty conversation ended")
 		}
 	}(p.done)
@@ -121,6 +121,16 @@ func (p *PTY) Unplug() error {
 // Close stops serving and removes the terminal for good.
 func (p *PTY) Close() error { return p.Unplug() }
 
+// ptyConn is the controlling side of a terminal, which reads the speed the
+// master's serial code set on the other side at each request.
+type ptyConn struct {
+	*os.File
+	slave *os.File
+}
+
+// LineBaud is the speed the terminal side is set to, 0 if unknown.
+func (c ptyConn) LineBaud() int { return termiosBaud(c.slave) }
+
 // relink points link at target, replacing an old link in one step.
 func relink(target, link string) error {
 	tmp := link + ".new"
@@ -144,7 +154,16 @@ func openPTY() (master, slave *os.File, err error) {
 		s.Close()
 		return nil, nil, err
 	}
+	// The duplicate must not leak into processes started later (the
+	// gateway under test): an inherited master keeps the terminal alive
+	// after Unplug, and the gateway would never see it go. ForkLock keeps
+	// a fork from slipping in between the dup and the flag.
+	syscall.ForkLock.RLock()
 	fd, err := syscall.Dup(int(m.Fd()))
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		s.Close()
 		return nil, nil, fmt.Errorf("dup: %w", err)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // makeRaw turns off echo, line editing and character translation on the
@@ -28,4 +30,20 @@ func makeRaw(f *os.File) error {
 		return fmt.Errorf("tcsets: %w", e)
 	}
 	return nil
+}
+
+// speeds maps the terminal speed codes to the M-Bus rates.
+var speeds = map[uint32]int{
+	unix.B300: 300, unix.B600: 600, unix.B1200: 1200, unix.B2400: 2400,
+	unix.B4800: 4800, unix.B9600: 9600, unix.B19200: 19200, unix.B38400: 38400,
+}
+
+// termiosBaud reads the speed f's terminal is set to; 0 when it cannot be
+// read or is not an M-Bus rate.
+func termiosBaud(f *os.File) int {
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS) //nolint:gosec // G115: a descriptor fits an int
+	if err != nil {
+		return 0
+	}
+	return speeds[t.Cflag&unix.CBAUD]
 }

@@ -22,7 +22,8 @@ type Conn interface {
 }
 
 // Serve answers the requests that arrive on c until the master hangs up,
-// c fails or ctx is cancelled; it closes c when it returns. Bytes that
+// c fails, ctx is cancelled or a FaultHangUp fires; it closes c when it
+// returns. Bytes that
 // cannot start a request are skipped, and a partial request is dropped
 // byte by byte when the line stays idle for Options.IdleTimeout, so a
 // burst of noise never wedges the conversation. A cancelled ctx or a
@@ -40,10 +41,14 @@ func (b *Bus) Serve(ctx context.Context, c Conn) error {
 				break
 			}
 			end := time.Now()
-			segs := b.handle(f, raw)
-			b.logRequest(raw, segs)
-			if err := transmit(ctx, c, end, segs, b.opts.Baud); err != nil {
+			r := b.handleAt(f, raw, lineBaud(c))
+			b.logRequest(raw, r.segs)
+			if err := transmit(ctx, c, end, r.segs, b.opts.Baud); err != nil {
 				return b.ended(ctx, err)
+			}
+			b.noteIntact(r.intact)
+			if r.hangUp {
+				return nil
 			}
 		}
 		var deadline time.Time
@@ -62,6 +67,20 @@ func (b *Bus) Serve(ctx context.Context, c Conn) error {
 			return b.ended(ctx, err)
 		}
 	}
+}
+
+// speedConn is a Conn that knows the speed the master's side of the line
+// is set to (a pseudo-terminal); 0 when it cannot tell.
+type speedConn interface {
+	LineBaud() int
+}
+
+// lineBaud is c's line speed, 0 when unknown.
+func lineBaud(c Conn) int {
+	if s, ok := c.(speedConn); ok {
+		return s.LineBaud()
+	}
+	return 0
 }
 
 // ended turns the error that stopped a conversation into Serve's result.
