@@ -56,7 +56,11 @@ type component struct {
 	Name             string         `json:"name"`
 	UniqueID         string         `json:"unique_id"`
 	DefaultEntityID  string         `json:"default_entity_id"`
-	StateTopic       string         `json:"state_topic"`
+	StateTopic       string         `json:"state_topic,omitempty"`
+	CommandTopic     string         `json:"command_topic,omitempty"`
+	PayloadPress     string         `json:"payload_press,omitempty"`
+	Options          []string       `json:"options,omitempty"`
+	Icon             string         `json:"icon,omitempty"`
 	DeviceClass      string         `json:"device_class,omitempty"`
 	StateClass       string         `json:"state_class,omitempty"`
 	Unit             string         `json:"unit_of_measurement,omitempty"`
@@ -81,8 +85,10 @@ type entity struct {
 
 // DeviceConfig builds the retained device-based discovery message of the
 // meter that produced r, with one sensor per record and diagnostics for the
-// time of the read and the access number. Every entity is available only
-// while both the bridge and the meter are online. It fails when the meter
+// time of the read and the access number; every one of them is available
+// only while both the bridge and the meter are online. The gateway's
+// per-meter entities (a "Read now" button, the last successful read and
+// the consecutive failures) depend on the bridge alone. It fails when the meter
 // id, a record key or a prefix is not a safe topic level.
 func DeviceConfig(o Options, r reading.Reading) (Message, error) {
 	o, err := o.withDefaults()
@@ -102,7 +108,7 @@ func DeviceConfig(o Options, r reading.Reading) (Message, error) {
 	}
 	meterPart := entityPart(r.Meter)
 	cfg := deviceConfig{
-		Device:     meterDevice(r),
+		Device:     meterDevice(o, r),
 		Origin:     origin{Name: cleanText(o.OriginName, maxNameLen), SW: cleanText(o.OriginSW, maxNameLen), URL: cleanText(o.OriginURL, maxTextLen)},
 		Components: make(map[string]component, len(ents)),
 		QoS:        1,
@@ -132,6 +138,13 @@ func DeviceConfig(o Options, r reading.Reading) (Message, error) {
 			c.EnabledByDefault = new(false)
 		}
 		cfg.Components[e.key] = c
+	}
+	keys := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		keys[e.key] = true
+	}
+	for key, c := range meterExtras(o, r.Meter, keys) {
+		cfg.Components[key] = c
 	}
 	payload, err := json.Marshal(cfg)
 	if err != nil {
@@ -202,13 +215,13 @@ func entities(r reading.Reading) ([]entity, error) {
 }
 
 // meterDevice describes the meter for the device registry.
-func meterDevice(r reading.Reading) device {
+func meterDevice(o Options, r reading.Reading) device {
 	h := r.Header
 	mf := manufacturerName(h.Manufacturer)
 	kind := mediumName(h.Medium)
 	d := device{
 		Identifiers: []string{"mbus_" + entityPart(r.Meter)},
-		ViaDevice:   BridgeID,
+		ViaDevice:   BridgeDeviceID(o),
 	}
 	if h.ID != "" {
 		d.Manufacturer = cleanText(mf, maxNameLen)

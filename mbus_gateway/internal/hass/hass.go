@@ -33,6 +33,10 @@ type Options struct {
 	// OriginName, OriginSW and OriginURL describe the gateway in the "o"
 	// block; OriginName defaults to "mbus-gateway".
 	OriginName, OriginSW, OriginURL string
+	// InstallationID tells this gateway apart from others on the same
+	// broker: it becomes part of the gateway's device identifier (see
+	// BridgeDeviceID). Empty keeps the plain "mbus_bridge".
+	InstallationID string
 }
 
 // Message is one MQTT publication.

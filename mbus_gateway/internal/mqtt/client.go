@@ -12,9 +12,11 @@ package mqtt
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -69,8 +71,8 @@ type Status struct {
 }
 
 // Client publishes the outbox to one broker. Create it with New and run it
-// with Run; Notify, SetAvailability and Snapshot may be called from any
-// goroutine.
+// with Run; Notify, SetAvailability, Snapshot, Publish, Subscribe and
+// OnConnect may be called from any goroutine.
 type Client struct {
 	cfg     Config
 	broker  string // normalised URL
@@ -88,6 +90,12 @@ type Client struct {
 	status     Status
 	available  map[string]bool // last availability per meter
 	availDirty map[string]bool // not yet published
+
+	// cur is the live connection, nil between sessions; subs and
+	// onConnect are made again on every connection (see command.go).
+	cur       paho.Client
+	subs      []subscription
+	onConnect []func()
 }
 
 // New checks cfg, fills its defaults and registers the metrics on reg
@@ -127,6 +135,7 @@ func New(cfg Config, box Outbox, log zerolog.Logger, reg prometheus.Registerer) 
 			OriginName:      originName,
 			OriginSW:        cfg.Version,
 			OriginURL:       originURL,
+			InstallationID:  installationID(cfg.ClientID),
 		},
 		notify:     make(chan struct{}, 1),
 		avail:      make(chan struct{}, 1),
@@ -135,6 +144,16 @@ func New(cfg Config, box Outbox, log zerolog.Logger, reg prometheus.Registerer) 
 		available:  make(map[string]bool),
 		availDirty: make(map[string]bool),
 	}, nil
+}
+
+// installationID is the part of the client ID that tells installations
+// apart: the random suffix of NewClientID, or a client ID of the user's
+// own as a whole. It names the gateway's device in Home Assistant.
+func installationID(clientID string) string {
+	if id, ok := strings.CutPrefix(clientID, originName+"-"); ok && id != "" {
+		return id
+	}
+	return clientID
 }
 
 // Notify tells the client that new outbox rows exist. It never blocks.

@@ -209,11 +209,16 @@ func (s *session) run(ctx context.Context) error {
 	if err := s.await(ctx, s.cli.Subscribe(c.statusTopic(), 1, c.onStatus)); err != nil {
 		return err
 	}
+	defer c.detach()
+	if err := s.subscribeAll(ctx); err != nil {
+		return err
+	}
 	if err := s.announceAll(ctx, false); err != nil {
 		return err
 	}
 	s.publishAvailability(true)
 	c.log.Info().Str("broker", c.broker).Str("client_id", c.cfg.ClientID).Msg("connected")
+	c.connected()
 
 	// Store writes of acknowledged rows must not be cut short by the
 	// cancellation that stops Run: a row acknowledged but not deleted is

@@ -1,0 +1,85 @@
+package bridge
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
+)
+
+// Values of the kind label of mbus_bus_errors_total.
+const (
+	KindTimeout   = "timeout"   // no answer within the EN 13757-2 response time
+	KindChecksum  = "checksum"  // a frame with a wrong checksum
+	KindFraming   = "framing"   // bytes that were no valid frame for another reason
+	KindCollision = "collision" // several meters answered one probe
+	KindEcho      = "echo"      // the gateway's own request read back
+)
+
+// BusCollector exports the link layer's counters (master.Stats) to
+// Prometheus. It reads them at every scrape, so every series exists from
+// the start, at 0, and the master needs no metrics code of its own.
+type BusCollector struct {
+	stats    func() master.Stats
+	requests *prometheus.Desc
+	retries  *prometheus.Desc
+	errs     *prometheus.Desc
+	bytes    *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*BusCollector)(nil)
+
+// NewBusCollector returns a collector of the counters stats returns,
+// typically (*master.Master).Stats.
+func NewBusCollector(stats func() master.Stats) *BusCollector {
+	return &BusCollector{
+		stats: stats,
+		requests: prometheus.NewDesc("mbus_bus_requests_total",
+			"Frames the gateway sent on the bus, repeats included.", nil, nil),
+		retries: prometheus.NewDesc("mbus_bus_retries_total",
+			"Exchanges repeated after a timeout or a garbled answer.", nil, nil),
+		errs: prometheus.NewDesc("mbus_bus_errors_total",
+			"Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).",
+			[]string{"kind"}, nil),
+		bytes: prometheus.NewDesc("mbus_bus_bytes_total",
+			"Bytes sent (tx) and received (rx, echoes and garbage included) on the bus.",
+			[]string{"direction"}, nil),
+	}
+}
+
+// Describe sends the descriptors of the metrics.
+func (c *BusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.requests
+	ch <- c.retries
+	ch <- c.errs
+	ch <- c.bytes
+}
+
+// Collect sends the current counters.
+func (c *BusCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	// Garbled counts checksum errors too; framing is the rest. The two
+	// counters are read one after the other, so guard against a moment
+	// where the checksum count is ahead.
+	framing := s.Garbled - min(s.ChecksumErrors, s.Garbled)
+	for _, m := range []struct {
+		desc  *prometheus.Desc
+		value uint64
+		label []string
+	}{
+		{c.requests, s.Requests, nil},
+		{c.retries, s.Retries, nil},
+		{c.errs, s.Timeouts, []string{KindTimeout}},
+		{c.errs, s.ChecksumErrors, []string{KindChecksum}},
+		{c.errs, framing, []string{KindFraming}},
+		{c.errs, s.Collisions, []string{KindCollision}},
+		{c.errs, s.Echoes, []string{KindEcho}},
+		{c.bytes, s.TxBytes, []string{"tx"}},
+		{c.bytes, s.RxBytes, []string{"rx"}},
+	} {
+		metric, err := prometheus.NewConstMetric(m.desc, prometheus.CounterValue, float64(m.value), m.label...)
+		if err != nil {
+			metric = prometheus.NewInvalidMetric(m.desc, err)
+		}
+		ch <- metric
+	}
+}

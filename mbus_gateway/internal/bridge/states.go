@@ -1,0 +1,175 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+)
+
+// state is one retained state message.
+type state struct {
+	topic   string
+	payload string
+	// force publishes it even when the payload is the one sent last.
+	force bool
+}
+
+// publish sends the states that changed since they were last sent, and
+// with all every state. A meter's diagnostics are sent on every new poll
+// result, changed or not: they say the gateway still polls. A failure
+// ends the round (the connection is gone); what was not sent is sent
+// with the next round or after the reconnect.
+func (b *Bridge) publish(ctx context.Context, all bool) {
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	var snap *poll.Snapshot
+	if b.src.Poll != nil {
+		s := b.src.Poll()
+		snap = &s
+	}
+	states := b.bridgeStates(snap)
+	if snap != nil {
+		states = b.meterStates(snap, states)
+	}
+	for _, s := range states {
+		if !all && !s.force && b.sent[s.topic] == s.payload {
+			continue
+		}
+		if err := b.pub.Publish(ctx, s.topic, []byte(s.payload), true); err != nil {
+			b.logPublishError(err)
+			return
+		}
+		b.sent[s.topic] = s.payload
+	}
+	if snap == nil {
+		return
+	}
+	// Every state went out: remember the poll results they showed (and
+	// forget meters that are gone or were renamed).
+	polled := make(map[string]time.Time, len(snap.Meters))
+	for _, m := range snap.Meters {
+		polled[m.Meter] = m.LastRead
+	}
+	b.polled = polled
+}
+
+// logPublishError notes a failed publication. Being disconnected is
+// normal during a broker outage (the MQTT client logs that itself).
+func (b *Bridge) logPublishError(err error) {
+	if errors.Is(err, mqtt.ErrNotConnected) || errors.Is(err, context.Canceled) {
+		b.log.Debug().Err(err).Msg("states not published")
+		return
+	}
+	b.log.Warn().Err(err).Msg("states not published")
+}
+
+// bridgeStates are the states of the gateway's own entities.
+func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
+	var out []state
+	add := func(key, payload string) {
+		out = append(out, state{topic: hass.BridgeTopic(b.hass, key), payload: payload})
+	}
+	add(hass.BridgeVersion, b.opts.Version)
+	if lvl, ok := levelName(b.level.LogLevel()); ok {
+		add(hass.BridgeLogLevel, lvl)
+	}
+	var sinkDropped uint64
+	if snap != nil {
+		sinkDropped = snap.Sink.Dropped
+		add(hass.BridgeResponseTime, responseTime(snap.Meters))
+		add(hass.BridgeLastScan, timestamp(snap.Scan.Finished))
+		found := hass.PayloadNone
+		if !snap.Scan.Finished.IsZero() {
+			found = strconv.Itoa(snap.Scan.Found)
+		}
+		add(hass.BridgeMetersFound, found)
+	}
+	if b.src.MQTT != nil {
+		st := b.src.MQTT()
+		add(hass.BridgeOutboxDepth, strconv.Itoa(st.OutboxDepth))
+		add(hass.BridgeDelivered, strconv.FormatInt(st.Acked, 10))
+		add(hass.BridgeDropped, strconv.FormatUint(uint64(max(st.Dropped, 0))+sinkDropped, 10))
+	}
+	if b.src.Bus != nil {
+		st := b.src.Bus()
+		add(hass.BridgeTimeouts, strconv.FormatUint(st.Timeouts, 10))
+		add(hass.BridgeChecksum, strconv.FormatUint(st.ChecksumErrors, 10))
+		add(hass.BridgeCollisions, strconv.FormatUint(st.Collisions, 10))
+		add(hass.BridgeEchoes, strconv.FormatUint(st.Echoes, 10))
+	}
+	return out
+}
+
+// meterStates appends each meter's diagnostics to out; they are forced
+// when the meter was polled since they were last sent.
+func (b *Bridge) meterStates(snap *poll.Snapshot, out []state) []state {
+	for _, m := range snap.Meters {
+		last, err := hass.MeterTopic(b.hass, m.Meter, hass.MeterLastSuccess)
+		if err != nil {
+			continue // not a safe topic level; hass reports it with the discovery
+		}
+		fails, _ := hass.MeterTopic(b.hass, m.Meter, hass.MeterFailures)
+		seen, known := b.polled[m.Meter]
+		force := !known || !seen.Equal(m.LastRead)
+		out = append(out,
+			state{topic: last, payload: timestamp(m.LastSuccess), force: force},
+			state{topic: fails, payload: strconv.Itoa(m.Failures), force: force},
+		)
+	}
+	return out
+}
+
+// responseTime is the mean time of the last successful read of each meter
+// that has one, in seconds, or "None".
+func responseTime(meters []poll.MeterStatus) string {
+	var sum float64
+	var n int
+	for _, m := range meters {
+		if !m.LastSuccess.IsZero() && m.ReadSeconds > 0 {
+			sum += m.ReadSeconds
+			n++
+		}
+	}
+	if n == 0 {
+		return hass.PayloadNone
+	}
+	return strconv.FormatFloat(sum/float64(n), 'f', 3, 64)
+}
+
+// timestamp is t for a timestamp sensor, or "None" (unknown) when zero.
+func timestamp(t time.Time) string {
+	if t.IsZero() {
+		return hass.PayloadNone
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// levelName turns a level as the process reports it ("warn", "WARNING",
+// "info") into the select's option name; false when it is none of them.
+func levelName(s string) (string, bool) {
+	l, err := logging.ParseLevel(s)
+	if err != nil {
+		return "", false
+	}
+	switch l {
+	case zerolog.TraceLevel:
+		return "trace", true
+	case zerolog.DebugLevel:
+		return "debug", true
+	case zerolog.InfoLevel:
+		return "info", true
+	case zerolog.WarnLevel:
+		return "warning", true
+	case zerolog.ErrorLevel:
+		return "error", true
+	}
+	return "", false
+}
