@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +58,9 @@ type settings struct {
 	getenv func(string) string
 }
 
-// daemon is the running gateway: every component, built and wired by
-// newDaemon, run by Run.
+// daemon is the running gateway: newDaemon builds what does not need the
+// database, Run serves the web side at once and builds and runs the rest
+// (parts) as soon as the database opens.
 type daemon struct {
 	set    settings
 	opts   *config.Options
@@ -66,27 +68,39 @@ type daemon struct {
 	level  *levelFilter
 	reg    *prometheus.Registry
 	notify *notifier
+	broker mqtt.Config // without ClientID, which is kept in the store
+	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
+	maxPages int
 
-	store  *store.Store
 	port   *transport.Reopening
 	master *master.Master
+	web    *web.Server
+	notes  *notices
+	wait   *storeWait
+
+	// parts is nil until the database is open.
+	parts atomic.Pointer[parts]
+}
+
+// parts are the components that need the database. None of them exists
+// before it opens: a reading that cannot be committed must not be taken,
+// and the MQTT client keeps its ID and outbox there.
+type parts struct {
+	store  *store.Store
 	mqtt   *mqtt.Client
 	poller *poll.Poller
-	web    *web.Server
 	watch  *busWatch
 	adder  *meterAdder
-	notes  *notices
-
 	// scan is true when the meters are unknown and scan_on_start asks
 	// for a scan.
 	scan bool
 }
 
-// newDaemon builds every component from the options. Nothing that can
-// fail because of the options happens later: a broker the Supervisor does
-// not know, an unwritable data directory or a port taken end here, with
-// an error naming the cause. The log level and format were checked with
-// the options; log goes to set.logOut from here on.
+// newDaemon builds what the options decide alone. Nothing that can fail
+// because of the options happens later: a broker the Supervisor does not
+// know or a bad diagnostic setting end here, with an error naming the
+// cause, before the data directory is touched. The log level and format
+// were checked with the options; log goes to set.logOut from here on.
 func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon, err error) {
 	if set.getenv == nil {
 		set.getenv = os.Getenv
@@ -99,38 +113,20 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 	if d.notify, err = newNotifier(set.getenv); err != nil {
 		return nil, err
 	}
-	brokerCfg, err := resolveBroker(ctx, o)
-	if err != nil {
+	if d.broker, err = resolveBroker(ctx, o); err != nil {
 		return nil, err
 	}
-	st, quarantined, err := openStore(ctx, o.DataDir, logging.Component(log, "store"))
-	if err != nil {
+	d.broker.TopicPrefix = o.TopicPrefix
+	d.broker.DiscoveryPrefix = o.DiscoveryPrefix
+	d.broker.ExpireAfter = int(o.ExpireAfter / time.Second)
+	d.broker.Version = set.version
+	d.broker.OutboxMaxRows = o.OutboxMaxRows
+	d.broker.OutboxMaxAge = o.OutboxMaxAge
+	if d.maxPages, err = parseMaxPages(set.getenv(dbMaxPagesEnv)); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			_ = st.Close()
-		}
-	}()
-	d.store = st
-	if err := limitStore(ctx, st, set.getenv(dbMaxPagesEnv), log); err != nil {
-		return nil, err
-	}
-	if brokerCfg.ClientID, err = clientID(ctx, d.store); err != nil {
-		return nil, err
-	}
-
 	if d.reg, err = newRegistry(set.version); err != nil {
 		return nil, err
-	}
-	brokerCfg.TopicPrefix = o.TopicPrefix
-	brokerCfg.DiscoveryPrefix = o.DiscoveryPrefix
-	brokerCfg.ExpireAfter = int(o.ExpireAfter / time.Second)
-	brokerCfg.Version = set.version
-	brokerCfg.OutboxMaxRows = o.OutboxMaxRows
-	brokerCfg.OutboxMaxAge = o.OutboxMaxAge
-	if d.mqtt, err = mqtt.New(brokerCfg, d.store, log, d.reg); err != nil {
-		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 
 	dev := o.Device()
@@ -138,26 +134,17 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
 	}, transport.DefaultBackoff)
 	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra})
-
-	meters, err := startMeters(ctx, o, d.store)
-	if err != nil {
-		return nil, err
-	}
-	d.scan = len(meters) == 0 && o.ScanOnStart
-	sink := &outboxSink{store: d.store, notify: d.mqtt}
-	if d.poller, err = poll.New(poll.Options{Meters: meters, Baud: o.Baudrate}, d.master, sink, d.mqtt, log, d.reg); err != nil {
-		return nil, err
-	}
-	d.watch = newBusWatch(d.poller.Snapshot, time.Now, stuckAfter)
-	d.adder = &meterAdder{poller: d.poller, store: d.store, interval: o.PollInterval}
-	d.notes = newNotices(quarantined, o, d.poller.Warnings)
+	d.notes = newNotices(o)
+	d.wait = newStoreWait(time.Now)
 	if d.web, err = d.newWeb(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// newWeb builds the status page and API server.
+// newWeb builds the status page and API server. It starts before the
+// database opens, so it reads everything through webSide and closures
+// that look at d.parts.
 func (d *daemon) newWeb() (*web.Server, error) {
 	o := d.opts
 	listen := d.set.webListen
@@ -175,6 +162,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 			allow[i] = p.String()
 		}
 	}
+	side := webSide{d}
 	return web.New(web.Options{
 		Listen:        listen,
 		Allow:         allow,
@@ -182,12 +170,12 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		Version:       d.set.version,
 		Bus:           d.busInfo,
 		Broker:        d.brokerStatus,
-		OutboxDepth:   d.store.Depth,
-		Alive:         d.watch.Alive,
+		OutboxDepth:   side.depth,
+		Alive:         d.alive,
 		Warnings:      d.notes.list,
 		Gatherer:      d.reg,
 		Log:           d.log,
-	}, d.poller, d.adder, d.store)
+	}, side, side, side)
 }
 
 // busInfo describes the adapter for the status page.
@@ -205,9 +193,15 @@ func (d *daemon) busInfo() web.BusInfo {
 	}
 }
 
-// brokerStatus is the MQTT client's snapshot in the page's terms.
+// brokerStatus is the MQTT client's snapshot in the page's terms; only
+// the broker's address before the database opens (no connection is made
+// before).
 func (d *daemon) brokerStatus() web.BrokerStatus {
-	s := d.mqtt.Snapshot()
+	p := d.parts.Load()
+	if p == nil {
+		return web.BrokerStatus{Broker: d.broker.Broker, LastError: "not connected until the database is open"}
+	}
+	s := p.mqtt.Snapshot()
 	return web.BrokerStatus{
 		Broker:    s.Broker,
 		Connected: s.Connected,
@@ -218,6 +212,18 @@ func (d *daemon) brokerStatus() web.BrokerStatus {
 	}
 }
 
+// alive reports on the loop that matters now: the bus loop once running,
+// the attempts to open the database before. The health check and the
+// systemd watchdog share it. Waiting for the database counts as alive:
+// the process does what it should (serve /health with the reason, retry),
+// and a restart by systemd would not make a directory writable.
+func (d *daemon) alive() error {
+	if p := d.parts.Load(); p != nil {
+		return p.watch.Alive()
+	}
+	return d.wait.alive()
+}
+
 // count converts a counter that never goes below zero.
 func count(n int64) uint64 {
 	if n < 0 {
@@ -226,10 +232,12 @@ func count(n int64) uint64 {
 	return uint64(n)
 }
 
-// Run runs every long-lived part under one errgroup until ctx ends, then
-// lets each finish its own way (the poller its frame in flight, the MQTT
-// client its "offline" and outstanding acknowledgements, the web server
-// its requests) and closes the store last, when nothing uses it any more.
+// Run serves the web side, opens the database (waiting as long as it
+// takes, see serve) and runs every long-lived part under one errgroup
+// until ctx ends, then lets each finish its own way (the poller its frame
+// in flight, the MQTT client its "offline" and outstanding
+// acknowledgements, the web server its requests) and closes the store
+// last, when nothing uses it any more.
 func (d *daemon) Run(ctx context.Context) error {
 	defer d.close()
 	d.log.Info().Str("version", d.set.version).Object("options", d.opts).Msg("starting")
@@ -237,21 +245,14 @@ func (d *daemon) Run(ctx context.Context) error {
 		d.log.Warn().Msg(w)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.poller.Run(gctx) })
-	g.Go(func() error { return d.mqtt.Run(gctx) })
 	g.Go(func() error { return d.web.Run(gctx) })
 	g.Go(func() error { return d.started(gctx) })
+	g.Go(func() error { return d.serve(gctx) })
 	g.Go(func() error {
-		return d.notify.keepAlive(gctx, d.watch.Alive, func(err error) {
-			d.log.Error().Err(err).Str("component", "watchdog").Msg("bus loop not alive: watchdog keep-alives withheld")
+		return d.notify.keepAlive(gctx, d.alive, func(err error) {
+			d.log.Error().Err(err).Str("component", "watchdog").Msg("gateway loop not alive: watchdog keep-alives withheld")
 		})
 	})
-	if d.scan {
-		g.Go(func() error { d.scanOnStart(gctx); return nil })
-	}
-	if d.set.hup != nil && d.set.reload != nil {
-		g.Go(func() error { d.reloads(gctx); return nil })
-	}
 	err := g.Wait()
 	if nerr := d.notify.send(sdStopping); nerr != nil {
 		d.log.Warn().Err(nerr).Msg("cannot tell systemd")
@@ -264,7 +265,8 @@ func (d *daemon) Run(ctx context.Context) error {
 }
 
 // started waits for the web listeners, then reports readiness (systemd,
-// the demo's printout).
+// the demo's printout). It does not wait for the database: /health must
+// be there to say why it does not open.
 func (d *daemon) started(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
@@ -277,8 +279,117 @@ func (d *daemon) started(ctx context.Context) error {
 	if d.set.ready != nil {
 		d.set.ready(d.web.Addr(), d.web.MetricsAddr())
 	}
-	d.log.Info().Int("meters", len(d.poller.Snapshot().Meters)).Bool("scan", d.scan).Msg("started")
 	return nil
+}
+
+// serve opens the database, retrying with storeBackoff while it cannot,
+// then builds the parts that need it and runs them until ctx ends. A
+// database that opens at once and one that opens after an hour take the
+// same path.
+func (d *daemon) serve(ctx context.Context) error {
+	log := logging.Component(d.log, "store")
+	tries := 0
+	o, err := retry(ctx, storeBackoff, func(ctx context.Context) (opened, error) {
+		tries++
+		d.wait.trying()
+		return d.open(ctx, log)
+	}, func(err error, _ int, wait time.Duration) {
+		problem := openProblem(err)
+		d.notes.setStore(problem)
+		if d.wait.failed(problem) {
+			log.Error().Str("problem", problem).Stringer("retry_in", wait).
+				Msg("cannot open the database: nothing is read or published until it opens; retrying")
+			return
+		}
+		log.Debug().Str("problem", problem).Stringer("retry_in", wait).Msg("database still cannot be opened")
+	})
+	if err != nil {
+		return nil // ctx ended while waiting
+	}
+	d.notes.setStore("")
+	if tries > 1 {
+		log.Info().Int("attempts", tries).Str("file", o.store.Path()).Msg("database opened: recovered, starting to read meters")
+	}
+	p, err := d.build(ctx, o)
+	if err != nil {
+		if cerr := o.store.Close(); cerr != nil {
+			log.Error().Err(cerr).Msg("closing the store")
+		}
+		return err
+	}
+	d.parts.Store(p)
+	d.log.Info().Int("meters", len(p.poller.Snapshot().Meters)).Bool("scan", p.scan).Msg("started")
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.poller.Run(gctx) })
+	g.Go(func() error { return p.mqtt.Run(gctx) })
+	if p.scan {
+		g.Go(func() error { d.scanOnStart(gctx, p); return nil })
+	}
+	if d.set.hup != nil && d.set.reload != nil {
+		g.Go(func() error { d.reloads(gctx, p); return nil })
+	}
+	return g.Wait()
+}
+
+// opened is a database ready for the parts: open, capped, with the
+// installation's MQTT client ID.
+type opened struct {
+	store    *store.Store
+	clientID string
+}
+
+// open makes one attempt to open the database in data_dir (moving a
+// corrupt one aside, see openStore) and to read what the start needs
+// from it. On failure nothing stays open.
+func (d *daemon) open(ctx context.Context, log zerolog.Logger) (o opened, err error) {
+	st, moved, err := openStore(ctx, d.opts.DataDir, log)
+	if err != nil {
+		return o, err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close() // the error that made us give up matters
+		}
+	}()
+	if err := limitStore(ctx, st, d.maxPages, log); err != nil {
+		return o, err
+	}
+	note, err := quarantineNote(ctx, st, moved, time.Now())
+	if err != nil {
+		log.Warn().Err(err).Msg("the warning about the corrupt database will not survive a restart")
+	}
+	d.notes.setQuarantined(note)
+	id, err := clientID(ctx, st)
+	if err != nil {
+		return o, err
+	}
+	return opened{store: st, clientID: id}, nil
+}
+
+// build makes the parts on the open database. Its failures come from the
+// options or the store's content, not from the file: they end the run.
+func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
+	p := &parts{store: o.store}
+	cfg := d.broker
+	cfg.ClientID = o.clientID
+	var err error
+	if p.mqtt, err = mqtt.New(cfg, p.store, d.log, d.reg); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	meters, err := startMeters(ctx, d.opts, p.store)
+	if err != nil {
+		return nil, err
+	}
+	p.scan = len(meters) == 0 && d.opts.ScanOnStart
+	sink := &outboxSink{store: p.store, notify: p.mqtt}
+	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
+		return nil, err
+	}
+	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
+	p.adder = &meterAdder{poller: p.poller, store: p.store, interval: d.opts.PollInterval}
+	d.notes.setLive(p.poller.Warnings)
+	return p, nil
 }
 
 // close releases the bus port and the store after Run's goroutines ended.
@@ -286,8 +397,10 @@ func (d *daemon) close() {
 	if err := d.port.Close(); err != nil {
 		d.log.Warn().Err(err).Msg("closing the bus port")
 	}
-	if err := d.store.Close(); err != nil {
-		d.log.Error().Err(err).Msg("closing the store")
+	if p := d.parts.Load(); p != nil {
+		if err := p.store.Close(); err != nil {
+			d.log.Error().Err(err).Msg("closing the store")
+		}
 	}
 }
 
@@ -325,21 +438,23 @@ func resolveBroker(ctx context.Context, o *config.Options) (mqtt.Config, error) 
 // refuses to start loses every reading from now on, while the old file
 // only held readings not yet published. moved is where the corrupt file
 // went, "" if there was none. Other failures (an unwritable directory, a
-// file from a newer version) stop the start.
+// file from a newer version, a corrupt file that cannot be moved) come as
+// *store.OpenError; the caller retries.
 func openStore(ctx context.Context, dir string, log zerolog.Logger) (s *store.Store, moved string, err error) {
 	path := filepath.Join(dir, storeFile)
 	s, err = store.Open(ctx, path)
-	if errors.Is(err, store.ErrCorrupt) {
+	var oe *store.OpenError
+	if errors.Is(err, store.ErrCorrupt) && errors.As(err, &oe) {
 		var qerr error
 		if moved, qerr = store.QuarantineCorrupt(path); qerr != nil {
-			return nil, "", fmt.Errorf("data_dir: %w (and moving it aside failed: %w)", err, qerr)
+			return nil, "", &store.OpenError{Path: oe.Path, Err: fmt.Errorf("%w; moving it aside failed: %w", oe.Err, qerr)}
 		}
 		log.Error().Err(err).Str("moved_to", moved).
 			Msg("database file is corrupt: moved aside for inspection, starting with an empty database; readings not yet published were in it")
 		s, err = store.Open(ctx, path)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("data_dir: %w", err)
+		return nil, moved, err
 	}
 	return s, moved, nil
 }
@@ -350,14 +465,22 @@ func openStore(ctx context.Context, dir string, log zerolog.Logger) (s *store.St
 // options) because nobody should run with it.
 const dbMaxPagesEnv = "MBUS_DIAG_DB_MAX_PAGES"
 
-// limitStore applies dbMaxPagesEnv's value, if any.
-func limitStore(ctx context.Context, s *store.Store, value string, log zerolog.Logger) error {
+// parseMaxPages reads dbMaxPagesEnv's value: 0 when unset.
+func parseMaxPages(value string) (int, error) {
 	if value == "" {
-		return nil
+		return 0, nil
 	}
 	n, err := strconv.Atoi(value)
 	if err != nil || n <= 0 {
-		return fmt.Errorf("%s: want a positive number of pages, got %q", dbMaxPagesEnv, value)
+		return 0, fmt.Errorf("%s: want a positive number of pages, got %q", dbMaxPagesEnv, value)
+	}
+	return n, nil
+}
+
+// limitStore caps s at n pages; 0 leaves it alone.
+func limitStore(ctx context.Context, s *store.Store, n int, log zerolog.Logger) error {
+	if n == 0 {
+		return nil
 	}
 	got, err := s.LimitPages(ctx, n)
 	if err != nil {

@@ -58,10 +58,10 @@ func pollMeter(m config.Meter) poll.Meter {
 // scanOnStart scans the bus once (no meters known yet), keeps the result
 // in the store and reads what it found. A failed scan is logged; the
 // gateway keeps running, and a scan can be started from the status page.
-func (d *daemon) scanOnStart(ctx context.Context) {
+func (d *daemon) scanOnStart(ctx context.Context, p *parts) {
 	log := d.log.With().Str("component", "scan").Str("mode", d.opts.ScanMode).Logger()
 	log.Info().Msg("no meters configured: scanning the bus")
-	found, err := d.poller.Scan(ctx, d.opts.ScanMode, func(p poll.ScanProgress) {
+	found, err := p.poller.Scan(ctx, d.opts.ScanMode, func(p poll.ScanProgress) {
 		log.Debug().Int("done", p.Done).Int("total", p.Total).Int("found", p.Found).Msg("scan progress")
 	})
 	if ctx.Err() != nil {
@@ -78,7 +78,7 @@ func (d *daemon) scanOnStart(ctx context.Context) {
 	for _, f := range meters {
 		log.Info().Str("meter", f.Address).Str("manufacturer", f.Manufacturer).Str("medium", f.Medium).Msg("found")
 	}
-	n, saveErr, err := d.adder.addFound(ctx, meters)
+	n, saveErr, err := p.adder.addFound(ctx, meters)
 	if saveErr != nil {
 		log.Error().Err(saveErr).Msg("cannot keep the scan result; it is used for this run only")
 	}

@@ -9,26 +9,36 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 )
 
-// TestNotices: the page's warnings are the quarantine from the start, the
-// warnings of the options in effect (replaced on reload) and the live ones.
+// TestNotices: the page's warnings are why the database does not open,
+// the quarantine, the warnings of the options in effect (replaced on
+// reload) and the live ones, in that order.
 func TestNotices(t *testing.T) {
 	o := &config.Options{PollInterval: time.Minute, ExpireAfter: 30 * time.Second, ScanOnStart: true}
 	live := []string{"bus busy"}
-	n := newNotices("/data/mbus-gateway.db.corrupt-1", o, func() []string { return live })
+	n := newNotices(o)
+	optionsWarning := "expire_after: 30 s is shorter than poll_interval (60 s): its entities will turn unavailable between reads"
+	if got, want := n.list(), []string{optionsWarning}; !slices.Equal(got, want) {
+		t.Errorf("at start: got %q, want %q", got, want)
+	}
+	n.setStore("cannot open the database /data/mbus-gateway.db: permission denied")
+	n.setQuarantined("/data/mbus-gateway.db.corrupt-1")
+	n.setLive(func() []string { return live })
 	want := []string{
+		"cannot open the database /data/mbus-gateway.db: permission denied",
 		"database file was corrupt: moved aside to /data/mbus-gateway.db.corrupt-1 and started with an empty database; readings not yet published were in the old file",
-		"expire_after: 30 s is shorter than poll_interval (60 s): its entities will turn unavailable between reads",
+		optionsWarning,
 		"bus busy",
 	}
 	if got := n.list(); !slices.Equal(got, want) {
-		t.Errorf("at start: got %q, want %q", got, want)
+		t.Errorf("all set: got %q, want %q", got, want)
 	}
+	n.setStore("")
 	o.ExpireAfter, live = 0, nil
 	n.setOptions(o)
-	if got := n.list(); !slices.Equal(got, want[:1]) {
-		t.Errorf("after a reload: got %q, want %q", got, want[:1])
+	if got := n.list(); !slices.Equal(got, want[1:2]) {
+		t.Errorf("database open, after a reload: got %q, want %q", got, want[1:2])
 	}
-	if got := newNotices("", o, nil).list(); len(got) != 0 {
+	if got := newNotices(o).list(); len(got) != 0 {
 		t.Errorf("nothing to warn about: got %q", got)
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 )
 
-// reloads re-reads the options on every SIGHUP until ctx ends.
-func (d *daemon) reloads(ctx context.Context) {
+// reloads re-reads the options on every SIGHUP until ctx ends and applies
+// them to p.
+func (d *daemon) reloads(ctx context.Context, p *parts) {
 	log := d.log.With().Str("component", "reload").Logger()
 	for {
 		select {
@@ -24,7 +25,7 @@ func (d *daemon) reloads(ctx context.Context) {
 			log.Error().Err(err).Msg("options not reloaded: the running ones stay in effect")
 			continue
 		}
-		applied, restart := d.apply(ctx, o)
+		applied, restart := d.apply(ctx, p, o)
 		ev := log.Info()
 		if len(restart) > 0 {
 			ev = log.Warn().Strs("need_restart", restart)
@@ -38,7 +39,7 @@ func (d *daemon) reloads(ctx context.Context) {
 // keep their state, removed ones are no longer read). It returns what it
 // applied, and the options that changed but only take effect after a
 // restart (connections, ports and the store are opened once).
-func (d *daemon) apply(ctx context.Context, o *config.Options) (applied, restart []string) {
+func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applied, restart []string) {
 	cur := d.opts
 	if o.LogLevel != cur.LogLevel {
 		if err := d.level.set(o.LogLevel); err == nil {
@@ -51,7 +52,7 @@ func (d *daemon) apply(ctx context.Context, o *config.Options) (applied, restart
 			restart = append(restart, f.key)
 		}
 	}
-	ch, err := d.adder.setMeters(ctx, o)
+	ch, err := p.adder.setMeters(ctx, o)
 	if err != nil {
 		restart = append(restart, "meters: "+err.Error())
 		return applied, restart

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 )
 
 // supervisorAnswering is a fake Supervisor that answers every request
@@ -134,23 +137,145 @@ func TestRunBadOptions(t *testing.T) {
 	}
 }
 
-// TestRunUnwritableDataDir: a data directory that cannot be created stops
-// the start with a message that names data_dir.
-func TestRunUnwritableDataDir(t *testing.T) {
-	dir := t.TempDir()
-	blocker := filepath.Join(dir, "file")
+// blockedDataDir returns a data directory that cannot be created, not
+// even by root: its parent is a regular file. unblock replaces that file
+// with a directory.
+func blockedDataDir(t *testing.T, dir string) (dataDir string, unblock func()) {
+	t.Helper()
+	blocker := filepath.Join(dir, "blocked")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	path := writeOptions(t, dir, map[string]any{
-		"tcp_address": "127.0.0.1:1",
-		"mqtt":        map[string]any{"host": "127.0.0.1", "port": 1},
-		"data_dir":    filepath.Join(blocker, "data"), // below a file: never creatable
+	return filepath.Join(blocker, "data"), func() {
+		t.Helper()
+		if err := os.Remove(blocker); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(blocker, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// degraded is what GET /health and GET /status say while the database
+// cannot be opened.
+type degraded struct {
+	health struct {
+		Status   string   `json:"status"`
+		Problems []string `json:"problems"`
+	}
+	status struct {
+		Warnings []string `json:"warnings"`
+		Outbox   struct {
+			Depth *int   `json:"depth"`
+			Error string `json:"error"`
+		} `json:"outbox"`
+		Bus struct {
+			State string `json:"state"`
+			Polls uint64 `json:"polls"`
+		} `json:"bus"`
+		Meters []any `json:"meters"`
+	}
+}
+
+// awaitDegraded waits until /health on port is 503 with the problem, then
+// checks that /status carries it and reads nothing.
+func awaitDegraded(t *testing.T, port int, problem string) {
+	t.Helper()
+	var d degraded
+	eventually(t, 15*time.Second, "/health answers 503", func() bool {
+		return getJSON(t, endpoint(port, "/health"), &d.health) == http.StatusServiceUnavailable &&
+			len(d.health.Problems) > 0
+	})
+	if d.health.Status != "unhealthy" || len(d.health.Problems) != 1 || !strings.Contains(d.health.Problems[0], problem) {
+		t.Errorf("/health: got %q %q, want unhealthy with %q", d.health.Status, d.health.Problems, problem)
+	}
+	if code := getJSON(t, endpoint(port, "/status"), &d.status); code != http.StatusOK {
+		t.Fatalf("/status: got %d, want 200", code)
+	}
+	st := d.status
+	if len(st.Warnings) == 0 || !strings.Contains(st.Warnings[0], problem) {
+		t.Errorf("/status warnings: got %q, want first %q", st.Warnings, problem)
+	}
+	if st.Outbox.Depth != nil || !strings.Contains(st.Outbox.Error, problem) {
+		t.Errorf("/status outbox: got depth %v error %q, want no depth and %q", st.Outbox.Depth, st.Outbox.Error, problem)
+	}
+	if st.Bus.State != "down" || st.Bus.Polls != 0 || len(st.Meters) != 0 {
+		t.Errorf("/status bus: got %q with %d polls and %d meters, want down, nothing read", st.Bus.State, st.Bus.Polls, len(st.Meters))
+	}
+}
+
+// TestRunUnwritableDataDir: a data directory that cannot be created does
+// not stop the gateway. It says why on /health (503), /status and in the
+// log, reads and publishes nothing, and retries; once the directory can be
+// created it starts reading and publishing, and /health turns 200.
+func TestRunUnwritableDataDir(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	rec := mosquittotest.Subscribe(t, broker.URL(), "#")
+	dir := t.TempDir()
+	dataDir, unblock := blockedDataDir(t, dir)
+	path, metrics := gatewayOptions(t, dir, startBus(t), broker, map[string]any{
+		"data_dir": dataDir,
+		"meters":   []map[string]any{{"address": "1"}},
 	})
 	p := start(t, hermeticEnv(), "run", "--config", path)
-	code := p.wait(10 * time.Second)
-	got := p.stderr.String()
-	if code != 1 || !strings.HasPrefix(got, "mbus-gateway run: data_dir: ") || !strings.Contains(got, blocker) {
-		t.Errorf("got exit %d, stderr\n%s\nwant exit 1 and a message starting %q naming %s", code, got, "mbus-gateway run: data_dir: ", blocker)
+
+	problem := "cannot open the database " + filepath.Join(dataDir, "mbus-gateway.db") + ": "
+	awaitDegraded(t, metrics, problem)
+	if log := p.stderr.String(); !strings.Contains(log, problem) || !strings.Contains(log, "is a directory and is writable") {
+		t.Errorf("log: want %q and what to do, got:\n%s", problem, log)
+	}
+
+	fixed := time.Now()
+	unblock()
+	var health struct{ Status string }
+	eventually(t, 2*time.Minute, "/health says ok after the directory became creatable", func() bool {
+		return getJSON(t, endpoint(metrics, "/health"), &health) == http.StatusOK && health.Status == "ok"
+	})
+	reading := rec.WaitFor("mbus/"+heatMeter+"/reading", nil, 30*time.Second)
+	for _, topic := range []string{"mbus/bridge/state", "mbus/" + heatMeter + "/reading"} {
+		for _, m := range rec.Messages(topic) {
+			if m.At.Before(fixed) {
+				t.Errorf("%s published at %v, before the database could be opened (%v)", topic, m.At, fixed)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "mbus-gateway.db")); err != nil {
+		t.Errorf("database after recovery: %v", err)
+	}
+	stop(t, p)
+	t.Logf("directory fixed to first reading on the broker: %v", reading.At.Sub(fixed).Round(time.Millisecond))
+	if log := p.stderr.String(); !strings.Contains(log, "database opened: recovered") {
+		t.Errorf("log: want the recovery, got:\n%s", log)
+	}
+}
+
+// TestRunUnwritableDataDirStops: while waiting for the database the
+// gateway tells systemd it is ready (its /health is up) and keeps the
+// watchdog fed, and SIGTERM still ends it promptly with exit 0.
+func TestRunUnwritableDataDirStops(t *testing.T) {
+	dir := t.TempDir()
+	dataDir, _ := blockedDataDir(t, dir)
+	metrics := freePort(t)
+	path := writeOptions(t, dir, map[string]any{
+		"tcp_address":  "127.0.0.1:1",
+		"mqtt":         map[string]any{"host": "127.0.0.1", "port": 1},
+		"data_dir":     dataDir,
+		"web_port":     freePort(t),
+		"metrics_port": metrics,
+	})
+	sock := listenNotify(t)
+	p := start(t, hermeticEnv("NOTIFY_SOCKET="+sock.path, "WATCHDOG_USEC=200000"), "run", "--config", path)
+	awaitDegraded(t, metrics, "cannot open the database "+filepath.Join(dataDir, "mbus-gateway.db")+": ")
+	eventually(t, 10*time.Second, "READY=1 and three WATCHDOG=1", func() bool {
+		return sock.count("READY=1") == 1 && sock.count("WATCHDOG=1") >= 3
+	})
+	sent := p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
+	}
+	t.Logf("SIGTERM to exit: %v", time.Since(sent).Round(time.Millisecond))
+	if got := sock.count("STOPPING=1"); got != 1 {
+		t.Errorf("STOPPING=1: got %d, want 1 (all: %s)", got, sock.all())
 	}
 }

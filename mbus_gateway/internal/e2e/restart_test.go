@@ -72,7 +72,8 @@ func TestRunScanOnStart(t *testing.T) {
 }
 
 // TestRunCorruptDatabase: a database file that is not SQLite is moved
-// aside (never deleted) and the gateway starts with an empty one.
+// aside (never deleted) and the gateway starts with an empty one; the
+// warning stays after a restart.
 func TestRunCorruptDatabase(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	dir := t.TempDir()
@@ -102,7 +103,19 @@ func TestRunCorruptDatabase(t *testing.T) {
 	if log := p.stderr.String(); !strings.Contains(log, "database file is corrupt: moved aside") || !strings.Contains(log, moved[0]) {
 		t.Errorf("log: want the quarantine and the new name %s, got:\n%s", moved[0], log)
 	}
-	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "database file was corrupt: moved aside to "+moved[0]) {
+	want := "database file was corrupt: moved aside to " + moved[0]
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], want) {
 		t.Errorf("/status warnings: got %q, want the quarantine with %s", st.Warnings, moved[0])
+	}
+
+	again := start(t, hermeticEnv(), "run", "--config", path)
+	eventually(t, 15*time.Second, "after a restart, /status still warns about the quarantine", func() bool {
+		st.Warnings = nil
+		return getJSON(t, endpoint(metrics, "/status"), &st) == http.StatusOK &&
+			len(st.Warnings) == 1 && strings.Contains(st.Warnings[0], want)
+	})
+	stop(t, again)
+	if moved, err := filepath.Glob(filepath.Join(dir, "mbus-gateway.db.corrupt-*")); err != nil || len(moved) != 1 {
+		t.Errorf("after a restart, quarantined files: got %v (%v), want still one", moved, err)
 	}
 }

@@ -71,18 +71,27 @@ type OpenError struct {
 
 // Error names the file, the cause and what to do about it.
 func (e *OpenError) Error() string {
-	var hint string
+	msg := "store: open " + e.Path + ": " + e.Err.Error()
+	if h := e.Hint(); h != "" {
+		msg += "; " + h
+	}
+	return msg
+}
+
+// Hint says what the operator can do about the error; "" when the cause
+// is not one of the known ones.
+func (e *OpenError) Hint() string {
 	switch {
 	case errors.Is(e.Err, ErrCorrupt):
-		hint = "; move it aside (the gateway does so on start) or restore a backup"
+		return "move it aside (the gateway does so on start) or restore a backup"
 	case errors.Is(e.Err, ErrTooNew):
-		hint = "; run a newer mbus-gateway or restore a backup made by this version"
+		return "run a newer mbus-gateway or restore a backup made by this version"
 	case errors.Is(e.Err, ErrUnwritable):
-		hint = "; check that the directory exists, is a directory and is writable"
+		return "check that the directory exists, is a directory and is writable"
 	case errors.Is(e.Err, ErrFull):
-		hint = "; free disk space"
+		return "free disk space"
 	}
-	return "store: open " + e.Path + ": " + e.Err.Error() + hint
+	return ""
 }
 
 // Unwrap gives the cause.
