@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bridge"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
@@ -91,6 +92,7 @@ type parts struct {
 	poller *poll.Poller
 	watch  *busWatch
 	adder  *meterAdder
+	bridge *bridge.Bridge
 	// scan is true when the meters are unknown and scan_on_start asks
 	// for a scan.
 	scan bool
@@ -134,6 +136,9 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
 	}, transport.DefaultBackoff)
 	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra})
+	if err := d.reg.Register(bridge.NewBusCollector(d.master.Stats)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	d.notes = newNotices(o)
 	d.wait = newStoreWait(time.Now)
 	if d.web, err = d.newWeb(); err != nil {
@@ -323,6 +328,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.poller.Run(gctx) })
 	g.Go(func() error { return p.mqtt.Run(gctx) })
+	g.Go(func() error { return p.bridge.Run(gctx) })
 	if p.scan {
 		g.Go(func() error { d.scanOnStart(gctx, p); return nil })
 	}
@@ -389,6 +395,13 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
 	p.adder = &meterAdder{poller: p.poller, store: p.store, interval: d.opts.PollInterval}
 	d.notes.setLive(p.poller.Warnings)
+	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.set.version},
+		p.mqtt, bridgeControl{d: d, p: p}, d.level,
+		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats},
+		logging.Component(d.log, "bridge"))
+	if err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

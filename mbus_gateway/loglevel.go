@@ -46,3 +46,15 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, *levelFilter,
 	}
 	return l.Hook(f), f, nil
 }
+
+// LogLevel names the current level as the log_level option does.
+func (f *levelFilter) LogLevel() string {
+	l := zerolog.Level(f.level.Load()) //nolint:gosec // only zerolog.Level values are stored
+	if l == zerolog.WarnLevel {
+		return "warning"
+	}
+	return l.String()
+}
+
+// SetLogLevel changes the level; name is a log_level option value.
+func (f *levelFilter) SetLogLevel(name string) error { return f.set(name) }

@@ -155,7 +155,8 @@ func (r *Recorder) Reset() {
 }
 
 // WaitFor returns the first message received on topic (since the start or
-// the last Reset) for which match returns true; a nil match accepts any.
+// the last Reset) for which match returns true; a nil match accepts any,
+// and an empty topic stands for every topic.
 // It fails the test if none arrives within timeout.
 func (r *Recorder) WaitFor(topic string, match func(Message) bool, timeout time.Duration) Message {
 	r.t.Helper()
@@ -178,7 +179,7 @@ func (r *Recorder) Await(topic string, match func(Message) bool, timeout time.Du
 		r.mu.Lock()
 		changed := r.changed
 		for _, m := range r.msgs {
-			if m.Topic == topic && (match == nil || match(m)) {
+			if (topic == "" || m.Topic == topic) && (match == nil || match(m)) {
 				r.mu.Unlock()
 				return m, true
 			}
