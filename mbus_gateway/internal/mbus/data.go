@@ -63,6 +63,16 @@ func scaleExp(v float64, exp int) float64 {
 // decodeInt reads a little-endian two's complement integer (type B) of
 // 1 to 8 bytes.
 func decodeInt(b []byte) int64 {
+	switch len(b) { // the common sizes in one load
+	case 1:
+		return int64(int8(b[0]))
+	case 2:
+		return int64(int16(binary.LittleEndian.Uint16(b)))
+	case 4:
+		return int64(int32(binary.LittleEndian.Uint32(b)))
+	case 8:
+		return int64(binary.LittleEndian.Uint64(b))
+	}
 	var u uint64
 	for i := len(b) - 1; i >= 0; i-- {
 		u = u<<8 | uint64(b[i])
@@ -76,27 +86,43 @@ func decodeInt(b []byte) int64 {
 // F anywhere else) are not numbers: meters use them to show errors, so
 // ok is false and the caller shows the digits with appendBCDText.
 func decodeBCD(b []byte) (v int64, ok bool) {
-	neg := false
-	for i := len(b) - 1; i >= 0; i-- {
-		hi, lo := b[i]>>4, b[i]&0x0F
-		switch {
-		case i == len(b)-1 && hi == 0xF:
-			neg = true
-		case hi > 9:
+	if len(b) == 0 {
+		return 0, true
+	}
+	top := b[len(b)-1]
+	neg := top>>4 == 0xF
+	if neg {
+		top &= 0x0F
+	}
+	d := bcdPair[top]
+	if d < 0 {
+		return 0, false
+	}
+	v = int64(d)
+	for i := len(b) - 2; i >= 0; i-- {
+		d := bcdPair[b[i]]
+		if d < 0 {
 			return 0, false
-		default:
-			v = v*10 + int64(hi)
 		}
-		if lo > 9 {
-			return 0, false
-		}
-		v = v*10 + int64(lo)
+		v = v*100 + int64(d)
 	}
 	if neg {
 		v = -v
 	}
 	return v, true
 }
+
+// bcdPair holds the value 0-99 of each byte of two BCD digits, -1 for
+// bytes with a digit A-F.
+var bcdPair = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+		if hi, lo := i>>4, i&0x0F; hi <= 9 && lo <= 9 {
+			t[i] = int8(10*hi + lo)
+		}
+	}
+	return t
+}()
 
 const hexUpper = "0123456789ABCDEF"
 
@@ -137,8 +163,38 @@ func validDate(y, m, d int) bool {
 	if m < 1 || m > 12 || d < 1 {
 		return false
 	}
-	return d <= time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == 2 && isLeap(y) {
+		return d <= 29
+	}
+	return d <= int(daysInMonth[m])
 }
+
+// daysInMonth is the length of each month (index 1-12) in a common year.
+var daysInMonth = [13]int8{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// dateTime is time.Date(y, m, d, h, mi, s, 0, time.UTC) for a valid date
+// of year 1 or later, worked out directly: time.Date normalises every
+// field and is several times slower.
+func dateTime(y, m, d, h, mi, s int) time.Time {
+	// Days since 1970-01-01 of a proleptic Gregorian date, counting years
+	// from March so that the leap day comes last.
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12 // March = 0
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := int64(era)*146097 + int64(doe) - 719468
+	return time.Unix(days*86400+int64(h*3600+mi*60+s), 0).UTC()
+}
+
+// unixYear0 is 0000-01-01T00:00:00Z in Unix seconds, the date of a
+// type J time of day.
+const unixYear0 = -62167219200
 
 // decodeDateG reads type G (16 bits): day, month, year.
 func decodeDateG(b []byte) (time.Time, bool) {
@@ -146,7 +202,7 @@ func decodeDateG(b []byte) (time.Time, bool) {
 	if !validDate(y, m, d) {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), true
+	return dateTime(y, m, d, 0, 0, 0), true
 }
 
 // decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year.
@@ -159,7 +215,7 @@ func decodeDateTimeF(b []byte) (time.Time, bool) {
 	if mi > 59 || h > 23 || !validDate(y, m, d) {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(m), d, h, mi, 0, 0, time.UTC), true
+	return dateTime(y, m, d, h, mi, 0), true
 }
 
 // decodeDateTimeI reads type I (48 bits): second, minute, hour, day,
@@ -173,7 +229,7 @@ func decodeDateTimeI(b []byte) (time.Time, bool) {
 	if s > 59 || mi > 59 || h > 23 || !validDate(y, m, d) {
 		return time.Time{}, false
 	}
-	return time.Date(y, time.Month(m), d, h, mi, s, 0, time.UTC), true
+	return dateTime(y, m, d, h, mi, s), true
 }
 
 // decodeTimeJ reads type J (24 bits): second, minute, hour.
@@ -182,7 +238,7 @@ func decodeTimeJ(b []byte) (time.Time, bool) {
 	if s > 59 || mi > 59 || h > 23 {
 		return time.Time{}, false
 	}
-	return time.Date(0, 1, 1, h, mi, s, 0, time.UTC), true
+	return time.Unix(unixYear0+int64(h*3600+mi*60+s), 0).UTC(), true
 }
 
 // decodeDate picks the date type by the size of the data field.

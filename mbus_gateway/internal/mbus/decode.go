@@ -29,6 +29,8 @@ type recordReader struct {
 	// txt is held by value: a pointer here would make the compiler move
 	// every telegramText to the heap.
 	txt telegramText
+	// plain is the vifInfo of the last plain-text VIF (refPlainText).
+	plain vifInfo
 	// layouts keeps what scan found for the first records, so that
 	// decodeRecords does not walk their structure again.
 	layouts [64]recordLayout
@@ -78,19 +80,18 @@ func (r *recordReader) skipFillers(i int) int {
 // decodeRecords decodes the n records scan found into t.Records and
 // reads the manufacturer data that starts at b[end], if any.
 func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
-	t.Records = make([]Record, n)
-	i := r.skipFillers(0)
-	for k := range t.Records {
-		var l recordLayout
+	recs := make([]Record, n)
+	t.Records = recs
+	var v vibState
+	var l recordLayout
+	for k := range recs {
 		if k < len(r.layouts) {
 			l = r.layouts[k]
 		} else {
-			l, _ = r.layout(i) // scan has checked it
+			l, _ = r.layout(r.skipFillers(l.end)) // scan has checked it
 		}
-		var v vibState
-		r.decodeRecord(&t.Records[k], &v, l)
-		r.txt.setKey(t.Records, k, v.qual[:v.nqual])
-		i = r.skipFillers(l.end)
+		qh := r.decodeRecord(&recs[k], &v, l)
+		r.txt.setKey(recs, k, v.qual[:v.nqual], qh)
 	}
 	if end < len(r.b) && (r.b[end] == difManufacturer || r.b[end] == difMoreFollow) {
 		t.MoreRecordsFollow = r.b[end] == difMoreFollow
@@ -104,6 +105,15 @@ func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
 // 6.3) and checks that they fit.
 func (r *recordReader) layout(i int) (recordLayout, error) {
 	b := r.b
+	// Most records are a DIF and a VIF without extensions and fixed
+	// length data: settle those with a few comparisons.
+	if i+1 < len(b) {
+		dif, vif := b[i], b[i+1]
+		size := int(dataLen[dif&0x0F])
+		if dif&difExtBit == 0 && vif&vifExtBit == 0 && vif != vifPlainText && size >= 0 && size <= len(b)-i-2 {
+			return recordLayout{dif: i, vib: i + 1, data: i + 2, end: i + 2 + size}, nil
+		}
+	}
 	l := recordLayout{dif: i}
 	dif := b[i]
 	if dif&0x0F == DataSpecial {
@@ -173,23 +183,94 @@ func (r *recordReader) layout(i int) (recordLayout, error) {
 	return l, nil
 }
 
-// vibState collects what the VIF and its VIFEs say about a record.
+// vibState collects what the VIF and its VIFEs say about a record. It
+// holds no pointers to what it describes, only vifRef, so that setting it
+// up per record costs no write barriers while the garbage collector runs.
 type vibState struct {
-	info vifInfo
+	ref vifRef
+	// unit, exp, factor, date and raw start as the vifInfo of ref says;
+	// VIFEs change them.
+	unit   unitChoice
+	exp    int8
+	factor float64
+	date   bool
+	raw    bool
 	// suffix holds what VIFEs add to the quantity (they change what the
 	// value is: a date of, a duration of, a rate per), qual what they add
 	// to the key only (the value is still the quantity: forward flow,
 	// phase L1, future value, limit value), per the "/h" a rate adds to
 	// the unit.
-	suffix  [4]string
-	nsuffix int
-	qual    [4]string
-	nqual   int
-	per     [4]string
-	nper    int
-	exp     int     // extra power of ten from correction VIFEs
-	offset  float64 // additive correction in raw units
-	errCode byte
+	suffix   [4]string
+	nsuffix  int
+	qual     [4]string
+	nqual    int
+	per      [4]string
+	nper     int
+	extraExp int     // extra power of ten from correction VIFEs
+	offset   float64 // additive correction in raw units
+	errCode  byte
+}
+
+// vifRef names a vifInfo: the table in the high bits, the code in the
+// low seven.
+type vifRef uint16
+
+// vifRef tables.
+const (
+	refPrimary   vifRef = iota << 7 // primaryVIF
+	refFD                           // extFDVIF
+	refFB                           // extFBVIF
+	refReserved                     // reservedVIF
+	refPlainText                    // recordReader.plain
+)
+
+// reservedVIF describes VIF 0x7B and 0x7D without the extension bit:
+// reserved codes, but the DIF still gives the data size, so the raw value
+// is kept.
+var reservedVIF = vifInfo{quantity: "reserved", qhash: keyHash(keyHashStart, "reserved"), raw: true}
+
+// info returns the vifInfo ref names.
+func (r *recordReader) info(ref vifRef) *vifInfo {
+	switch ref &^ 0x7F {
+	case refPrimary:
+		return &primaryVIF[ref&0x7F]
+	case refFD:
+		return &extFDVIF[ref&0x7F]
+	case refFB:
+		return &extFBVIF[ref&0x7F]
+	case refReserved:
+		return &reservedVIF
+	}
+	return &r.plain
+}
+
+// unitChoice says which unit a record has: the one of its vifInfo, none,
+// or a duration unit a VIFE sets.
+type unitChoice uint8
+
+const (
+	unitOfVIF     unitChoice = iota
+	unitNone                 // dates and counts
+	unitDuration0            // durationUnits[0]; …[n] is unitDuration0+n
+)
+
+// unitName returns the unit v chooses; info is the vifInfo of v.ref.
+func (v *vibState) unitName(info *vifInfo) string {
+	switch v.unit {
+	case unitOfVIF:
+		return info.unit
+	case unitNone:
+		return ""
+	}
+	return durationUnits[v.unit-unitDuration0]
+}
+
+// start sets v up for a record whose VIF is described by info (named by ref).
+func (v *vibState) start(ref vifRef, info *vifInfo) {
+	v.ref, v.unit = ref, unitOfVIF
+	v.exp, v.factor, v.date, v.raw = info.exp, info.factor, info.date, info.raw
+	v.nsuffix, v.nqual, v.nper = 0, 0, 0
+	v.extraExp, v.offset, v.errCode = 0, 0, 0
 }
 
 func (v *vibState) addSuffix(s string) {
@@ -207,22 +288,29 @@ func (v *vibState) addQual(s string) {
 }
 
 // setUnit replaces the unit, and with it any rate added to it.
-func (v *vibState) setUnit(unit string) {
-	v.info.unit = unit
+func (v *vibState) setUnit(u unitChoice) {
+	v.unit = u
 	v.nper = 0
 }
 
-// decodeRecord decodes the record laid out at l into rec and v.
-func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) {
+// decodeRecord decodes the record laid out at l into rec and v and
+// returns the keyHash of rec.Quantity. rec is a fresh record: only fields
+// that are not zero are written.
+func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) uint64 {
 	b := r.b
 	dif := b[l.dif]
 	rec.Function = Function(dif >> 4 & 0x03)
-	rec.Storage = uint64(dif >> 6 & 0x01)
-	for n, e := range b[l.dif+1 : l.vib] {
-		rec.Storage |= uint64(e&0x0F) << (1 + 4*n)
-		rec.Tariff |= uint32(e>>4&0x03) << (2 * n)
-		rec.Subunit |= uint32(e>>6&0x01) << n
+	storage := uint64(dif >> 6 & 0x01)
+	if l.vib > l.dif+1 {
+		var tariff, subunit uint32
+		for n, e := range b[l.dif+1 : l.vib] {
+			storage |= uint64(e&0x0F) << (1 + 4*n)
+			tariff |= uint32(e>>4&0x03) << (2 * n)
+			subunit |= uint32(e>>6&0x01) << n
+		}
+		rec.Tariff, rec.Subunit = tariff, subunit
 	}
+	rec.Storage = storage
 	rec.DIF = b[l.dif:l.vib:l.vib]
 
 	coding := dif & 0x0F
@@ -231,43 +319,58 @@ func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) {
 		vibEnd-- // the LVAR byte
 		lvar = b[vibEnd]
 	}
-	r.decodeVIB(b[l.vib:vibEnd], v)
-	rec.VIF = b[l.vib:vibEnd:vibEnd]
-	r.fillRecord(rec, v, coding, lvar, b[l.data:l.end:l.end])
+	vib := b[l.vib:vibEnd:vibEnd]
+	rec.VIF = vib
+	info := r.decodeVIB(vib, v)
+	return r.fillRecord(rec, v, info, coding, lvar, b[l.data:l.end:l.end])
 }
 
-// decodeVIB reads the VIF, a plain-text unit and the VIFE chain; layout
-// has checked that they are complete.
-func (r *recordReader) decodeVIB(vib []byte, v *vibState) {
+// decodeVIB reads the VIF, a plain-text unit and the VIFE chain into v
+// and returns the vifInfo of v.ref; layout has checked that they are
+// complete.
+func (r *recordReader) decodeVIB(vib []byte, v *vibState) *vifInfo {
 	vif := vib[0]
+	if len(vib) == 1 && vif < vifExtFB {
+		// A primary VIF alone, the common case.
+		info := &primaryVIF[vif]
+		v.start(refPrimary|vifRef(vif), info)
+		return info
+	}
 	k := 1
-	mfr := false
+	ref := refPrimary | vifRef(vif&0x7F)
 	switch vif & 0x7F {
 	case vifExtFB, vifExtFD:
 		if vif&vifExtBit == 0 {
-			// 0x7B and 0x7D without the extension bit are reserved codes;
-			// the DIF still gives the data size, so keep the raw value.
-			v.info = vifInfo{quantity: "reserved", raw: true}
+			ref = refReserved
 			break
 		}
+		ref = refFD | vifRef(vib[1]&0x7F)
 		if vif&0x7F == vifExtFB {
-			v.info = extFBVIF[vib[1]&0x7F]
-		} else {
-			v.info = extFDVIF[vib[1]&0x7F]
+			ref = refFB | vifRef(vib[1]&0x7F)
 		}
 		k = 2
 	case vifPlainText:
 		n := int(vib[1])
 		unit := r.txt.keep(appendPrintable(r.txt.buf(), vib[2:2+n], true))
-		v.info = vifInfo{quantity: "plain_text", unit: unit}
+		r.plain = vifInfo{quantity: "plain_text", unit: unit}
 		if q := appendPlainQuantity(r.txt.buf(), unit); len(q) > 0 {
-			v.info.quantity = r.txt.keep(q)
+			r.plain.quantity = r.txt.keep(q)
 		}
+		r.plain.qhash = keyHash(keyHashStart, r.plain.quantity)
+		ref = refPlainText
 		k = 2 + n
-	default:
-		v.info = primaryVIF[vif&0x7F]
-		mfr = vif&0x7F == vifManufacturer
 	}
+	info := r.info(ref)
+	v.start(ref, info)
+	if len(vib) == k {
+		return info // no VIFEs
+	}
+	// A VIF 0x7F/0xFF is manufacturer specific as a whole (primaryVIF
+	// marks it raw). A VIFE 0x7F after a standard VIF is not: meters in
+	// the field (EMU, Finder, NZR) use it to tag phases or registers while
+	// the data stays as the VIF says, so the value keeps the VIF's
+	// meaning and scaling.
+	mfr := ref == refPrimary|vifManufacturer
 	extNext := false
 	for _, e := range vib[k:] {
 		switch {
@@ -277,51 +380,45 @@ func (r *recordReader) decodeVIB(vib []byte, v *vibState) {
 			v.addQual(combinableExtSuffix[e&0x7F])
 			extNext = false
 		default:
-			mfr, extNext = v.combine(e & 0x7F)
+			mfr, extNext = v.combine(e&0x7F, info)
 		}
 	}
-	// A VIF 0x7F/0xFF is manufacturer specific as a whole. A VIFE 0x7F
-	// after a standard VIF is not: meters in the field (EMU, Finder, NZR)
-	// use it to tag phases or registers while the data stays as the VIF
-	// says, so the value keeps the VIF's meaning and scaling.
-	if vif&0x7F == vifManufacturer {
-		v.info.raw = true
-	}
+	return info
 }
 
 // combine applies one combinable VIFE (EN 13757-3:2018, table 15). It
 // reports whether the rest is manufacturer specific and whether the next
 // VIFE comes from the extension table (table 16).
-func (v *vibState) combine(e byte) (mfr, ext bool) {
+func (v *vibState) combine(e byte, info *vifInfo) (mfr, ext bool) {
 	switch {
 	case e < 0x20:
 		v.errCode = e
 	case e <= 0x26:
 		v.addSuffix(perTimeSuffix[e-0x20])
-		if v.info.unit != "" && v.nper < len(v.per) {
+		if v.unitName(info) != "" && v.nper < len(v.per) {
 			v.per[v.nper] = perTimeUnit[e-0x20]
 			v.nper++
 		}
 	case isDateVIFE(e):
 		v.addSuffix(combinableSuffix[e])
-		v.setUnit("")
-		v.info.date, v.info.exp, v.info.factor = true, 0, 0
+		v.setUnit(unitNone)
+		v.date, v.exp, v.factor = true, 0, 0
 	case isCountVIFE(e):
 		v.addSuffix(combinableSuffix[e])
-		v.setUnit("")
-		v.info.exp, v.info.factor = 0, 0
+		v.setUnit(unitNone)
+		v.exp, v.factor = 0, 0
 	case e >= 0x50 && e <= 0x67:
 		v.addSuffix(durationSuffix[e-0x50])
-		v.setUnit(durationUnits[e&3])
-		v.info.exp, v.info.factor = 0, 0
+		v.setUnit(unitDuration0 + unitChoice(e&3))
+		v.exp, v.factor = 0, 0
 	case e >= 0x70 && e <= 0x77:
-		v.exp += int(e&0x07) - 6
+		v.extraExp += int(e&0x07) - 6
 	case e >= 0x78 && e <= 0x7B:
 		v.offset += scaleExp(1, int(e&0x03)-3)
 	case e == 0x7C:
 		return false, true
 	case e == 0x7D:
-		v.exp += 3
+		v.extraExp += 3
 	case e == 0x7F:
 		return true, false
 	case e <= 0x38:
@@ -356,49 +453,59 @@ func lvarLen(l byte) (int, error) {
 	return 0, fmt.Errorf("LVAR 0x%02X is reserved: %w", l, ErrRecord)
 }
 
-// fillRecord turns the VIB state and the data into quantity, unit and value.
-func (r *recordReader) fillRecord(rec *Record, v *vibState, coding, lvar byte, data []byte) {
+// fillRecord turns the VIB state (info is the vifInfo of v.ref) and the
+// data into quantity, unit and value, and returns the keyHash of the
+// quantity.
+func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, coding, lvar byte, data []byte) (qhash uint64) {
 	txt := &r.txt
-	rec.Quantity = v.info.quantity
+	rec.Quantity, qhash = info.quantity, info.qhash
 	if v.nsuffix > 0 {
-		q := append(txt.buf(), v.info.quantity...)
+		q := append(txt.buf(), info.quantity...)
 		for _, s := range v.suffix[:v.nsuffix] {
 			q = append(q, s...)
 		}
+		qhash = keyHash(qhash, q[len(info.quantity):])
 		rec.Quantity = txt.keep(q)
 	}
 	if v.errCode != 0 {
 		rec.Error = recordErrorName(v.errCode)
 	}
-	rec.Unit = v.info.unit
-	if v.nper > 0 {
-		u := append(txt.buf(), v.info.unit...)
-		for _, s := range v.per[:v.nper] {
-			u = append(u, s...)
-		}
-		rec.Unit = txt.keep(u)
-	}
 
+	val := &rec.Value
 	if coding == DataVar {
-		rec.Value = r.varValue(lvar, data)
+		r.varValue(val, lvar, data)
 	} else {
-		rec.Value = r.fixedValue(v, coding, data)
+		r.fixedValue(val, v, coding, data)
 	}
-	switch rec.Value.Kind {
+	switch val.Kind {
 	case KindNumber:
-		if !v.info.raw {
-			rec.Value.Num = v.scale(rec.Value.Num)
+		if !v.raw {
+			val.Num = v.scale(val.Num)
 		}
 	case KindNone, KindText:
 		// The unit still describes the record: the register exists with
 		// no value, or the text is error digits or plain text.
 	default:
-		rec.Unit = "" // dates and bytes have no unit
+		return qhash // dates and bytes have no unit
 	}
+	unit := v.unitName(info)
+	if v.nper > 0 {
+		u := append(txt.buf(), unit...)
+		for _, s := range v.per[:v.nper] {
+			u = append(u, s...)
+		}
+		rec.Unit = txt.keep(u)
+	} else if unit != "" {
+		rec.Unit = unit
+	}
+	return qhash
 }
 
-// fixedValue decodes a data field of fixed length.
-func (r *recordReader) fixedValue(v *vibState, coding byte, data []byte) Value {
+// fixedValue decodes a data field of fixed length into the zero Value
+// val. (Setting fields one by one, rather than assigning a whole Value,
+// spares the record the write barriers of its pointer fields while the
+// garbage collector runs.)
+func (r *recordReader) fixedValue(val *Value, v *vibState, coding byte, data []byte) {
 	var rev [8]byte
 	if r.msbFirst && len(data) > 1 {
 		// Mode 2 (rare): a reversed copy on the stack.
@@ -409,63 +516,68 @@ func (r *recordReader) fixedValue(v *vibState, coding byte, data []byte) Value {
 	}
 	switch coding {
 	case DataNone, DataReadout:
-		return Value{}
+		return
 	case DataReal32:
 		// NaN and infinities mean "no value" (and JSON has no form for them).
 		if x := decodeReal(data); !math.IsNaN(x) && !math.IsInf(x, 0) {
-			return Value{Kind: KindNumber, Num: x}
+			val.Kind, val.Num = KindNumber, x
 		}
-		return Value{}
+		return
 	case DataBCD2, DataBCD4, DataBCD6, DataBCD8, DataBCD12:
-		return r.bcdValue(data)
+		r.bcdValue(val, data)
+		return
 	}
 	// Integers, or dates where the VIB says so.
-	if v.info.date && !v.info.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
-		return decodeDate(data)
+	if v.date && !v.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
+		if d := decodeDate(data); d.Kind != KindNone {
+			val.Kind, val.Time = d.Kind, d.Time
+		}
+		return
 	}
-	return Value{Kind: KindNumber, Num: float64(decodeInt(data))}
+	val.Kind, val.Num = KindNumber, float64(decodeInt(data))
 }
 
-// bcdValue is a BCD number, or its digits as text when some are error
-// digits (see decodeBCD).
-func (r *recordReader) bcdValue(data []byte) Value {
+// bcdValue sets val to a BCD number, or to its digits as text when some
+// are error digits (see decodeBCD).
+func (r *recordReader) bcdValue(val *Value, data []byte) {
 	n, ok := decodeBCD(data)
 	if !ok {
-		return Value{Kind: KindText, Text: r.txt.keep(appendBCDText(r.txt.buf(), data))}
+		val.Kind, val.Text = KindText, r.txt.keep(appendBCDText(r.txt.buf(), data))
+		return
 	}
-	return Value{Kind: KindNumber, Num: float64(n)}
+	val.Kind, val.Num = KindNumber, float64(n)
 }
 
 // scale turns a raw number into the record's unit.
 func (v *vibState) scale(raw float64) float64 {
-	info := v.info
-	info.exp += int8(v.exp)
-	return info.scaled(raw + v.offset)
+	x := scaleExp(raw+v.offset, int(v.exp+int8(v.extraExp)))
+	if v.factor != 0 {
+		x *= v.factor
+	}
+	return x
 }
 
-// varValue decodes a variable length data field by its LVAR byte.
-func (r *recordReader) varValue(lvar byte, data []byte) Value {
+// varValue decodes a variable length data field by its LVAR byte into
+// the zero Value val.
+func (r *recordReader) varValue(val *Value, lvar byte, data []byte) {
 	switch {
 	case lvar <= 0xBF:
-		return Value{Kind: KindText, Text: r.txt.keep(appendPrintable(r.txt.buf(), data, true))}
+		val.Kind, val.Text = KindText, r.txt.keep(appendPrintable(r.txt.buf(), data, true))
 	case lvar <= 0xC9 || lvar >= 0xD0 && lvar <= 0xD9:
-		if len(data) == 0 {
-			return Value{}
-		}
-		if len(data) > 9 {
+		switch {
+		case len(data) == 0:
+		case len(data) > 9:
 			// More digits than an int64 holds: keep them as text.
-			return Value{Kind: KindText, Text: r.txt.keep(appendBCDText(r.txt.buf(), data))}
+			val.Kind, val.Text = KindText, r.txt.keep(appendBCDText(r.txt.buf(), data))
+		default:
+			r.bcdValue(val, data)
+			if val.Kind == KindNumber && lvar >= 0xD0 {
+				val.Num = -val.Num
+			}
 		}
-		v := r.bcdValue(data)
-		if v.Kind == KindNumber && lvar >= 0xD0 {
-			v.Num = -v.Num
-		}
-		return v
+	case len(data) > 0:
+		val.Kind, val.Bytes = KindBytes, data
 	}
-	if len(data) == 0 {
-		return Value{}
-	}
-	return Value{Kind: KindBytes, Bytes: data}
 }
 
 // plainQuantity makes a quantity name from a plain-text unit: lower-case

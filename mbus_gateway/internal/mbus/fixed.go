@@ -48,6 +48,7 @@ func buildFixedUnit() [64]vifInfo {
 	t[0x38] = vifInfo{quantity: "temperature", unit: "°C", exp: -3}
 	t[0x39] = vifInfo{quantity: "units_for_hca"}
 	t[fixedNoUnitCode] = vifInfo{quantity: "dimensionless"}
+	withHashes(t[:])
 	return t
 }
 

@@ -79,10 +79,15 @@ func checkTelegram(t *testing.T, tg *Telegram, err error) {
 	if _, jerr := json.Marshal(tg); jerr != nil {
 		t.Fatalf("telegram does not marshal: %v (decode error %v)", jerr, err)
 	}
+	seen := make(map[string]bool, len(tg.Records))
 	for _, r := range tg.Records {
 		if !validKey(r.Key) {
 			t.Fatalf("key %q has characters outside [a-z0-9_]", r.Key)
 		}
+		if seen[r.Key] {
+			t.Fatalf("key %q appears twice", r.Key)
+		}
+		seen[r.Key] = true
 	}
 }
 
@@ -92,7 +97,7 @@ func validKey(k string) bool {
 	}
 	for i := range len(k) {
 		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
 			return false
 		}
 	}

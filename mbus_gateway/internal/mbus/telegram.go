@@ -85,14 +85,15 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 	// (Record.DIF, Record.VIF, byte values, ManufacturerData), never f.Data.
 	var body []byte
 	if len(f.Data) > hdrLen {
-		body = append([]byte(nil), f.Data[hdrLen:]...)
+		body = make([]byte, len(f.Data)-hdrLen)
+		copy(body, f.Data[hdrLen:])
 	}
 	r.b, r.base, r.msbFirst = body, dataOff+hdrLen, f.CI == CIRespVarLong2
 	n, end, recErr := r.scan()
 	txt.prepare(n, len(f.Data))
 	switch f.CI {
 	case CIRespVarLong, CIRespVarLong2:
-		t.Header, err = decodeLongHeader(f.Data, txt)
+		err = decodeLongHeader(&t.Header, f.Data, txt)
 	case CIRespVarShort:
 		t.Header, err = decodeShortHeader(f.Data)
 	}

@@ -1,7 +1,6 @@
 package mbus
 
 import (
-	"hash/maphash"
 	"strconv"
 	"strings"
 )
@@ -88,8 +87,8 @@ func (t *telegramText) keepOr(b []byte, s string) string {
 }
 
 // setKey gives recs[i] its key; qual is what VIFEs add to the key but not
-// to the quantity. The rule, stable for a meter model because it depends
-// only on the record layout:
+// to the quantity, qhash is keyHash of the quantity. The rule, stable for
+// a meter model because it depends only on the record layout:
 //
 //	key = quantity
 //	    + VIFE qualifiers            e.g. "_forward", "_l1", "_future"
@@ -100,8 +99,16 @@ func (t *telegramText) keepOr(b []byte, s string) string {
 //	    + "_2", "_3", …              when an earlier record has the same key
 //
 // Quantities contain only [a-z0-9_], so keys do too.
-func (t *telegramText) setKey(recs []Record, i int, qual []string) {
+func (t *telegramText) setKey(recs []Record, i int, qual []string, qhash uint64) {
 	r := &recs[i]
+	if len(qual) == 0 && r.Function == FuncInstantaneous && r.Storage == 0 && r.Tariff == 0 && r.Subunit == 0 {
+		// Most records: the key is the quantity itself, if it is free.
+		if slot, h := findKey(t, recs, qhash, r.Quantity); slot.rec == 0 {
+			r.Key = r.Quantity
+			*slot = keySlot{rec: int32(i) + 1, hash: h}
+			return
+		}
+	}
 	k := append(t.buf(), r.Quantity...)
 	for _, q := range qual {
 		k = append(k, q...)
@@ -115,22 +122,22 @@ func (t *telegramText) setKey(recs []Record, i int, qual []string) {
 		k = append(k, "_err"...)
 	}
 	if r.Storage > 0 {
-		k = strconv.AppendUint(append(k, "_s"...), r.Storage, 10)
+		k = appendUint(append(k, "_s"...), r.Storage)
 	}
 	if r.Tariff > 0 {
-		k = strconv.AppendUint(append(k, "_t"...), uint64(r.Tariff), 10)
+		k = appendUint(append(k, "_t"...), uint64(r.Tariff))
 	}
 	if r.Subunit > 0 {
-		k = strconv.AppendUint(append(k, "_u"...), uint64(r.Subunit), 10)
+		k = appendUint(append(k, "_u"...), uint64(r.Subunit))
 	}
-	slot, h := t.find(recs, k)
+	base, kh := len(k), keyHash(qhash, k[len(r.Quantity):])
+	slot, h := findKey(t, recs, kh, k)
 	if slot.rec != 0 {
 		clash := slot
-		base := len(k)
 		n := max(2, clash.next) // resume after the last clash of this key
 		for ; ; n++ {
-			k = strconv.AppendUint(append(k[:base], '_'), uint64(n), 10)
-			if slot, h = t.find(recs, k); slot.rec == 0 {
+			k = appendUint(append(k[:base], '_'), uint64(n))
+			if slot, h = findKey(t, recs, keyHash(kh, k[base:]), k); slot.rec == 0 {
 				break
 			}
 		}
@@ -140,14 +147,21 @@ func (t *telegramText) setKey(recs []Record, i int, qual []string) {
 	*slot = keySlot{rec: int32(i) + 1, hash: h}
 }
 
-// keySeed seeds the key hash; the hash only speeds up finding clashes,
-// so the keys do not depend on it.
-var keySeed = maphash.MakeSeed()
+// appendUint appends n in decimal; single digits, by far the most common
+// storage, tariff and subunit numbers, without a call.
+func appendUint(dst []byte, n uint64) []byte {
+	if n < 10 {
+		return append(dst, '0'+byte(n))
+	}
+	return strconv.AppendUint(dst, n, 10)
+}
 
-// find returns the slot of key k (the one that holds it, or the free
-// slot where it belongs) and the hash of k.
-func (t *telegramText) find(recs []Record, k []byte) (*keySlot, uint32) {
-	h := uint32(maphash.Bytes(keySeed, k))
+// findKey returns the slot of key k, whose keyHash is kh (the slot that
+// holds k, or the free slot where it belongs), and the slot hash of k.
+func findKey[K string | []byte](t *telegramText, recs []Record, kh uint64, k K) (*keySlot, uint32) {
+	// The top bits of a multiply mix every bit of kh; the low bits of an
+	// FNV hash alone would not.
+	h := uint32(kh * 0x9E3779B97F4A7C15 >> 32)
 	keys := t.keys()
 	mask := uint32(len(keys) - 1)
 	for p := h & mask; ; p = (p + 1) & mask {
@@ -158,11 +172,26 @@ func (t *telegramText) find(recs []Record, k []byte) (*keySlot, uint32) {
 	}
 }
 
+// keyHashStart is keyHash of the empty key.
+const keyHashStart = 14695981039346656037
+
+// keyHash continues the hash h of a key over the bytes s appended to it
+// (64-bit FNV-1a). Because it runs byte by byte, the hash of a quantity
+// is worked out once (vifInfo.qhash) and a key only hashes what it adds
+// to the quantity. The hash only speeds up finding clashes: the keys do
+// not depend on it.
+func keyHash[K string | []byte](h uint64, s K) uint64 {
+	for i := range len(s) {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
 // assignKeys gives every record its key (see setKey); for records made
 // without a VIB, such as those of the fixed data structure.
 func (t *telegramText) assignKeys(recs []Record) {
 	t.initKeys(len(recs))
 	for i := range recs {
-		t.setKey(recs, i, nil)
+		t.setKey(recs, i, nil, keyHash(keyHashStart, recs[i].Quantity))
 	}
 }

@@ -21,15 +21,25 @@ package mbus
 type vifInfo struct {
 	quantity string
 	unit     string
-	// exp is the power of ten that turns the raw integer into unit.
-	exp int8
 	// factor is a non-decimal conversion applied after exp (0 means 1),
 	// e.g. 1/3600 from J/h to W.
 	factor float64
+	// qhash is keyHash(quantity), worked out once with the table (see
+	// withHashes) so that most records get their key without hashing.
+	qhash uint64
+	// exp is the power of ten that turns the raw integer into unit.
+	exp int8
 	// date marks codes whose data field is a date or time (types F, G, I, J).
 	date bool
 	// raw marks codes whose value must not be scaled (manufacturer specific).
 	raw bool
+}
+
+// withHashes fills in qhash for every entry of t.
+func withHashes(t []vifInfo) {
+	for i := range t {
+		t[i].qhash = keyHash(keyHashStart, t[i].quantity)
+	}
 }
 
 // Duration units in VIF order (nn = 0..3: seconds, minutes, hours, days).
@@ -90,6 +100,7 @@ func buildPrimaryVIF() [128]vifInfo {
 	t[0x7A] = vifInfo{quantity: "bus_address"}
 	t[vifAny] = vifInfo{quantity: "any"}
 	t[vifManufacturer] = vifInfo{quantity: "manufacturer_specific", raw: true}
+	withHashes(t[:])
 	return t
 }
 
@@ -148,6 +159,7 @@ func buildExtFD() [128]vifInfo {
 	t[0x70] = vifInfo{quantity: "battery_change_date_time", date: true}
 	t[0x71] = vifInfo{quantity: "rf_level", unit: "dBm"}
 	t[0x74] = vifInfo{quantity: "remaining_battery_life", unit: "d"}
+	withHashes(t[:])
 	return t
 }
 
@@ -196,6 +208,7 @@ func buildExtFB() [128]vifInfo {
 	for n := range 8 {
 		t[0x78+n] = vifInfo{quantity: "cumulative_max_power", unit: "W", exp: int8(n) - 3}
 	}
+	withHashes(t[:])
 	return t
 }
 
