@@ -10,6 +10,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 )
 
 // busCmd runs a bus command (cmdRead, cmdScan) with ctx.
@@ -73,28 +74,17 @@ func shortTelegram(t *testing.T, kWh byte, more bool) []byte {
 // serveBus serves bus over TCP or a pseudo-terminal until the test ends.
 func serveBus(t *testing.T, bus *sim.Bus, link string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	if link == "pty" {
-		p, err := bus.OpenPTY(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel(); p.Close() })
-		return p.Path()
+	if link != "pty" {
+		return "tcp://" + simtest.ServeTCP(t, bus)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := bus.OpenPTY(ctx, "")
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- bus.ServeTCP(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return "tcp://" + ln.Addr().String()
+	t.Cleanup(func() { cancel(); p.Close() })
+	return p.Path()
 }
 
 func TestReadCommand(t *testing.T) {

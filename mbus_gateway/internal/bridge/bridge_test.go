@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
@@ -112,7 +113,7 @@ func TestCommandsDoWhatTheySay(t *testing.T) {
 
 	// The select changes a real level: debug events pass afterwards, and
 	// the select's state follows.
-	var out syncBuffer
+	var out logtest.Buffer
 	proc := zerolog.New(&out).Hook(h.level)
 	proc.Debug().Msg("before")
 	h.rec.Publish("mbus/bridge/log_level/set", 1, false, []byte("debug"))
@@ -166,7 +167,7 @@ func TestBadCommandsChangeNothing(t *testing.T) {
 	if got := h.level.LogLevel(); got != "info" {
 		t.Errorf("log level: got %q, want info", got)
 	}
-	if got, want := h.log.count("command ignored"), len(bad); got != want {
+	if got, want := h.log.Count("command ignored"), len(bad); got != want {
 		t.Errorf("%d \"command ignored\" lines, want %d (one per distinct bad command):\n%s", got, want, h.log.String())
 	}
 	if got := h.rec.Messages("mbus/bridge/log_level"); len(got) != 1 {
@@ -182,10 +183,10 @@ func TestUnknownMeterLoggedOnce(t *testing.T) {
 		h.rec.Publish("mbus/xyz_1/read/set", 1, false, []byte("PRESS"))
 		h.ctl.waitCalls(t, i+1)
 	}
-	waitUntil(t, "a log line", func() bool { return h.log.count("no such meter") > 0 })
+	waitUntil(t, "a log line", func() bool { return h.log.Count("no such meter") > 0 })
 	h.rec.Publish("mbus/bridge/read_all/set", 1, false, []byte("PRESS"))
 	h.ctl.waitCalls(t, 3)
-	if got := h.log.count("no such meter"); got != 1 {
+	if got := h.log.Count("no such meter"); got != 1 {
 		t.Errorf("%d lines about the unknown meter, want 1", got)
 	}
 }

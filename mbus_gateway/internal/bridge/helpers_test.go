@@ -1,9 +1,7 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
@@ -100,26 +99,6 @@ func (v *levelVar) SetLogLevel(name string) error {
 	return nil
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(sub string) int { return strings.Count(s.String(), sub) }
-
 // sources are snapshots the test changes while the bridge runs.
 type sources struct {
 	mu   sync.Mutex
@@ -156,7 +135,7 @@ type harness struct {
 	ctl    *fakeCtl
 	level  *levelVar
 	src    *sources
-	log    *syncBuffer
+	log    *logtest.Buffer
 	bridge *Bridge
 }
 
@@ -170,7 +149,7 @@ func start(t *testing.T, opts Options, init func(*sources)) *harness {
 		ctl:    newFakeCtl(),
 		level:  &levelVar{},
 		src:    &sources{},
-		log:    &syncBuffer{},
+		log:    &logtest.Buffer{},
 	}
 	h.level.l.Store(int32(zerolog.InfoLevel))
 	if init != nil {

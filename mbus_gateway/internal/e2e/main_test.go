@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +22,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/demo"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 )
 
 // binary is the gateway built once for all tests of the package.
@@ -60,8 +60,8 @@ type process struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	started time.Time
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *logtest.Buffer
+	stderr  *logtest.Buffer
 	done    chan struct{}
 	code    int
 }
@@ -86,7 +86,7 @@ func hermeticEnv(extra ...string) []string {
 // still runs.
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{t: t, stdout: &logtest.Buffer{}, stderr: &logtest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
@@ -138,25 +138,6 @@ func (p *process) signal(sig syscall.Signal) time.Time {
 	return time.Now()
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // eventually polls cond every 20 ms until it holds, or fails the test
 // with what after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -190,24 +171,10 @@ func startBus(t *testing.T) string {
 }
 
 // serveBus serves bus on a loopback port until the test ends and returns
-// its host:port.
+// its host:port, the form of the tcp_address option.
 func serveBus(t *testing.T, bus *sim.Bus) string {
 	t.Helper()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bus.ServeTCP(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("simulator: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return simtest.ServeTCP(t, bus)
 }
 
 // freePort returns a loopback port that was free a moment ago.

@@ -10,10 +10,8 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -56,16 +54,7 @@ func startManyMeters(t *testing.T, n int) string {
 			t.Fatal(err)
 		}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bus.ServeTCP(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	return serveBus(t, bus)
 }
 
 // startMeasured runs the gateway on n meters read every interval.

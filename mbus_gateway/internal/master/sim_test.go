@@ -3,7 +3,6 @@ package master
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
@@ -34,20 +34,7 @@ func libmbusFrame(t testing.TB, name string) []byte {
 // test ends; it returns the device string.
 func serveTCP(t testing.TB, bus *sim.Bus) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- bus.ServeTCP(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("sim: %v", err)
-		}
-	})
-	return "tcp://" + ln.Addr().String()
+	return "tcp://" + simtest.ServeTCP(t, bus)
 }
 
 // servePTY serves bus on a pseudo-terminal, like a USB master.

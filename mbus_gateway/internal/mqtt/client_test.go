@@ -285,7 +285,7 @@ func TestRefusedCredentials(t *testing.T) {
 	cfg.Username, cfg.Password = "gateway", "wrong-pass"
 	c := start(t, cfg, box)
 	waitUntil(t, "two refused attempts", func() bool {
-		return c.log.count("broker refused credentials for user \\\"gateway\\\"") >= 2
+		return c.log.Count("broker refused credentials for user \\\"gateway\\\"") >= 2
 	})
 	enqueue(t, box, heatReading("kam_00000007", t0, 1))
 	c.Notify()
@@ -345,7 +345,7 @@ func TestTrimDropsOldestAndLogsOnce(t *testing.T) {
 	if got := metricValue(t, c.reg, "mbus_outbox_depth"); got != 3 {
 		t.Errorf("mbus_outbox_depth: got %v, want 3", got)
 	}
-	if got := c.log.count("dropping oldest readings"); got != 1 {
+	if got := c.log.Count("dropping oldest readings"); got != 1 {
 		t.Errorf("drop log lines: got %d, want 1", got)
 	}
 	rows, err := box.Pending(context.Background(), 0, 10)

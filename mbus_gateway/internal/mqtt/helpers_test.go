@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -17,9 +16,10 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading/readingtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
@@ -33,26 +33,10 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // heatReading is a heat meter reading with an energy register and a flow
 // temperature.
 func heatReading(meter string, at time.Time, energy float64) reading.Reading {
-	num := func(key, quantity, unit string, v float64) mbus.Record {
-		return mbus.Record{
-			Key: key, Quantity: quantity, Unit: unit,
-			Value: mbus.Value{Kind: mbus.KindNumber, Num: v},
-			DIF:   mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06},
-		}
-	}
-	return reading.Reading{
-		Meter:   meter,
-		Address: "5",
-		Time:    at,
-		Header: mbus.Header{
-			ID: strings.TrimPrefix(meter, "kam_"), Manufacturer: "KAM", Version: 8,
-			Medium: mbus.Medium(0x04), AccessNumber: 4,
-		},
-		Records: []mbus.Record{
-			num("energy", "energy", "kWh", energy),
-			num("flow_temperature", "flow_temperature", "°C", 71.3),
-		},
-	}
+	return readingtest.Heat(meter, strings.TrimPrefix(meter, "kam_"), at,
+		readingtest.Number("energy", "energy", "kWh", energy),
+		readingtest.Number("flow_temperature", "flow_temperature", "°C", 71.3),
+	)
 }
 
 func openStore(t testing.TB) *store.Store {
@@ -94,7 +78,7 @@ type running struct {
 	*Client
 	cancel context.CancelFunc
 	done   chan error
-	log    *syncBuffer
+	log    *logtest.Buffer
 	reg    *prometheus.Registry
 
 	stopOnce sync.Once
@@ -103,7 +87,7 @@ type running struct {
 // start creates a client and runs it until the test ends (or stop).
 func start(t testing.TB, cfg Config, box Outbox) *running {
 	t.Helper()
-	logBuf := &syncBuffer{}
+	logBuf := &logtest.Buffer{}
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, box, zerolog.New(logBuf).Level(zerolog.DebugLevel), reg)
 	if err != nil {
@@ -173,29 +157,6 @@ func decodeReading(t testing.TB, m mosquittotest.Message) reading.Reading {
 
 func payloadIs(want string) func(mosquittotest.Message) bool {
 	return func(m mosquittotest.Message) bool { return string(m.Payload) == want }
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// count returns how many log lines contain s.
-func (b *syncBuffer) count(s string) int {
-	return strings.Count(b.String(), s)
 }
 
 // proxy forwards loopback TCP connections to a target and can cut them

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 )
 
 // statusMessage is a message on homeassistant/status as paho hands it to
@@ -35,7 +37,7 @@ func FuzzStatusHandler(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	c, err := New(testConfig("tcp://127.0.0.1:1"), openStore(f), zerolog.New(&logs).Level(zerolog.DebugLevel), prometheus.NewRegistry())
 	if err != nil {
 		f.Fatal(err)

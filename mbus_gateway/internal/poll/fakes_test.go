@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -150,24 +150,6 @@ func (a *fakeAvail) of(meter string) []bool {
 	return collect(&a.mu, &a.events, func(e availChange) (bool, bool) { return e.online, e.meter == meter })
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness wires a Poller to the fakes. Build it inside a synctest bubble
 // so that all offsets count from the bubble's start.
 type harness struct {
@@ -176,7 +158,7 @@ type harness struct {
 	sink  *fakeSink
 	avail *fakeAvail
 	reg   *prometheus.Registry
-	log   *syncBuffer
+	log   *logtest.Buffer
 	epoch time.Time
 
 	cancel context.CancelFunc
@@ -191,7 +173,7 @@ func newHarness(t *testing.T, opts Options, ans answer) *harness {
 		sink:  &fakeSink{epoch: now},
 		avail: &fakeAvail{epoch: now},
 		reg:   prometheus.NewRegistry(),
-		log:   &syncBuffer{},
+		log:   &logtest.Buffer{},
 		epoch: now,
 	}
 	if opts.Jitter == 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading/readingtest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,34 +29,23 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // sampleReading is a realistic heat meter reading of ten records.
 func sampleReading(meter string, at time.Time) reading.Reading {
-	num := func(key, quantity, unit string, v float64, storage uint64, fn mbus.Function) mbus.Record {
-		return mbus.Record{
-			Key: key, Quantity: quantity, Unit: unit, Storage: storage, Function: fn,
-			Value: mbus.Value{Kind: mbus.KindNumber, Num: v},
-			DIF:   mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06},
-		}
-	}
-	return reading.Reading{
-		Meter:   meter,
-		Address: "5",
-		Time:    at,
-		Header: mbus.Header{
-			ID: "06855817", Manufacturer: "KAM", Version: 8, Medium: mbus.Medium(0x04),
-			AccessNumber: 4,
-		},
-		Records: []mbus.Record{
-			num("energy", "energy", "kWh", 37351, 0, mbus.FuncInstantaneous),
-			num("volume", "volume", "m³", 1234.56, 0, mbus.FuncInstantaneous),
-			num("on_time", "on_time", "h", 7344, 0, mbus.FuncInstantaneous),
-			num("flow_temperature", "flow_temperature", "°C", 71.3, 0, mbus.FuncInstantaneous),
-			num("return_temperature", "return_temperature", "°C", 43.9, 0, mbus.FuncInstantaneous),
-			num("temperature_difference", "temperature_difference", "K", 27.4, 0, mbus.FuncInstantaneous),
-			num("power", "power", "kW", 3.2, 0, mbus.FuncInstantaneous),
-			num("power_max", "power", "kW", 14.9, 0, mbus.FuncMaximum),
-			num("volume_flow", "volume_flow", "m³/h", 0.101, 0, mbus.FuncInstantaneous),
-			num("energy_storage_1", "energy", "kWh", 36012, 1, mbus.FuncInstantaneous),
-		},
-	}
+	num := readingtest.Number
+	powerMax := num("power_max", "power", "kW", 14.9)
+	powerMax.Function = mbus.FuncMaximum
+	stored := num("energy_storage_1", "energy", "kWh", 36012)
+	stored.Storage = 1
+	return readingtest.Heat(meter, "06855817", at,
+		num("energy", "energy", "kWh", 37351),
+		num("volume", "volume", "m³", 1234.56),
+		num("on_time", "on_time", "h", 7344),
+		num("flow_temperature", "flow_temperature", "°C", 71.3),
+		num("return_temperature", "return_temperature", "°C", 43.9),
+		num("temperature_difference", "temperature_difference", "K", 27.4),
+		num("power", "power", "kW", 3.2),
+		powerMax,
+		num("volume_flow", "volume_flow", "m³/h", 0.101),
+		stored,
+	)
 }
 
 func openTemp(t testing.TB) *Store {
