@@ -147,11 +147,11 @@ func printText(w io.Writer, n int, t *mbus.Telegram) error {
 			if r.Value.Kind == mbus.KindNone {
 				v = "-"
 			}
-			if r.Error != "" {
-				v += " (" + r.Error + ")"
+			if r.Error != 0 {
+				v += " (" + r.Error.String() + ")"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%x\t%x\n",
-				r.Key, v, r.Unit, r.Function, r.Storage, r.Tariff, r.Subunit, []byte(r.DIF), []byte(r.VIF))
+				r.Key, v, r.Unit, r.Function, r.Storage, r.Tariff, r.Subunit, string(r.DIF), string(r.VIF))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

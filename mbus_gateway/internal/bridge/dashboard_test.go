@@ -307,7 +307,7 @@ func (answeringBus) Read(_ context.Context, addr mbus.Address) (master.Result, e
 		Header:   mbus.Header{ID: "00000005", Manufacturer: "KAM", Medium: mbus.Medium(0x04)},
 		AppError: -1,
 		Records: []mbus.Record{{Key: "energy", Quantity: "energy", Unit: "kWh",
-			Value: mbus.Value{Kind: mbus.KindNumber, Num: 1}, DIF: mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06}}},
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: 1}, DIF: "\x04", VIF: "\x06"}},
 	}
 	return master.Result{Telegrams: []*mbus.Telegram{tg}, Raw: [][]byte{{0x68}}}, nil
 }

@@ -126,7 +126,7 @@ func TestMeterExtras(t *testing.T) {
 
 	// A record keyed "failures" keeps its own entity.
 	r.Records = append(r.Records, mbus.Record{Key: MeterFailures, Quantity: "failures",
-		Value: mbus.Value{Kind: mbus.KindNumber, Num: 3}, DIF: mbus.HexBytes{0x01}, VIF: mbus.HexBytes{0x7f}})
+		Value: mbus.Value{Kind: mbus.KindNumber, Num: 3}, DIF: "\x01", VIF: "\x7F"})
 	msg, err = DeviceConfig(Options{}, r)
 	if err != nil {
 		t.Fatal(err)

@@ -70,11 +70,11 @@ func TestClassify(t *testing.T) {
 		{"temperature limit", mediumHeat, numRec("flow_temperature_upper_limit", "°C"), entityClass{DeviceClass: "temperature", StateClass: measurement, Unit: "°C", Precision: 2, Diagnostic: true, Disabled: true}},
 		{"rf level", mediumWater, numRec("rf_level", "dBm"), entityClass{DeviceClass: "signal_strength", StateClass: measurement, Unit: "dBm", Precision: -1, Diagnostic: true}},
 		{"unknown unit", mediumHeat, numRec("bat_time", "bat. time"), entityClass{StateClass: measurement, Unit: "bat. time", Precision: -1}},
-		{"date", mediumHeat, mbus.Record{Quantity: "date", Value: mbus.Value{Kind: mbus.KindDate, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}, entityClass{DeviceClass: "date", Precision: -1, Diagnostic: true, Disabled: true}},
+		{"date", mediumHeat, mbus.Record{Quantity: "date", Value: mbus.TimeValue(mbus.KindDate, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}, entityClass{DeviceClass: "date", Precision: -1, Diagnostic: true, Disabled: true}},
 		{"date as text", mediumHeat, mbus.Record{Quantity: "date", Value: mbus.Value{Kind: mbus.KindText, Text: "2026-01-01"}}, entityClass{DeviceClass: "date", Precision: -1, Diagnostic: true, Disabled: true}},
 		{"date and time", mediumHeat, mbus.Record{Quantity: "date_time", Value: mbus.Value{Kind: mbus.KindText, Text: "2026-01-01T10:00:00"}}, entityClass{Precision: -1, Diagnostic: true, Disabled: true}},
 		{"text", mediumHeat, mbus.Record{Quantity: "cust_id", Unit: "cust. ID", Value: mbus.Value{Kind: mbus.KindText, Text: "A1"}}, entityClass{Precision: -1, Diagnostic: true, Disabled: true}},
-		{"binary", mediumHeat, mbus.Record{Quantity: "manufacturer_specific", Value: mbus.Value{Kind: mbus.KindBytes, Bytes: []byte{1}}}, entityClass{Precision: -1, Diagnostic: true, Disabled: true}},
+		{"binary", mediumHeat, mbus.Record{Quantity: "manufacturer_specific", Value: mbus.BytesValue([]byte{1})}, entityClass{Precision: -1, Diagnostic: true, Disabled: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

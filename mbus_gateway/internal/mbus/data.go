@@ -262,7 +262,7 @@ func decodeDate(b []byte) Value {
 		// An unset or invalid date: no value rather than a made-up one.
 		return Value{}
 	}
-	return Value{Kind: kind, Time: t}
+	return TimeValue(kind, t)
 }
 
 // appendPrintable appends bytes from the meter as safe UTF-8 text:

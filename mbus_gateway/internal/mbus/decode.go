@@ -21,8 +21,11 @@ const (
 
 // recordReader walks the data records of one telegram.
 type recordReader struct {
-	b    []byte // the records (a private copy: records alias it)
-	base int    // offset of b[0] from the start of the frame
+	b []byte // the records, read only
+	// s is a copy of b up to where the records end, in the telegram's
+	// text buffer: DIF, VIF and byte values are substrings of it.
+	s    string
+	base int // offset of b[0] from the start of the frame
 	// msbFirst is set for mode 2 telegrams (CI 0x76): multi-byte data
 	// fields are sent most significant byte first.
 	msbFirst bool
@@ -96,7 +99,7 @@ func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
 	if end < len(r.b) && (r.b[end] == difManufacturer || r.b[end] == difMoreFollow) {
 		t.MoreRecordsFollow = r.b[end] == difMoreFollow
 		if end+1 < len(r.b) {
-			t.ManufacturerData = r.b[end+1:]
+			t.ManufacturerData = append([]byte(nil), r.b[end+1:]...)
 		}
 	}
 }
@@ -311,7 +314,7 @@ func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) ui
 		rec.Tariff, rec.Subunit = tariff, subunit
 	}
 	rec.Storage = storage
-	rec.DIF = b[l.dif:l.vib:l.vib]
+	rec.DIF = HexString(r.s[l.dif:l.vib])
 
 	coding := dif & 0x0F
 	vibEnd, lvar := l.data, byte(0)
@@ -319,10 +322,9 @@ func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) ui
 		vibEnd-- // the LVAR byte
 		lvar = b[vibEnd]
 	}
-	vib := b[l.vib:vibEnd:vibEnd]
-	rec.VIF = vib
-	info := r.decodeVIB(vib, v)
-	return r.fillRecord(rec, v, info, coding, lvar, b[l.data:l.end:l.end])
+	rec.VIF = HexString(r.s[l.vib:vibEnd])
+	info := r.decodeVIB(b[l.vib:vibEnd:vibEnd], v)
+	return r.fillRecord(rec, v, info, coding, lvar, l)
 }
 
 // decodeVIB reads the VIF, a plain-text unit and the VIFE chain into v
@@ -454,9 +456,9 @@ func lvarLen(l byte) (int, error) {
 }
 
 // fillRecord turns the VIB state (info is the vifInfo of v.ref) and the
-// data into quantity, unit and value, and returns the keyHash of the
+// data at l into quantity, unit and value, and returns the keyHash of the
 // quantity.
-func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, coding, lvar byte, data []byte) (qhash uint64) {
+func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, coding, lvar byte, l recordLayout) (qhash uint64) {
 	txt := &r.txt
 	rec.Quantity, qhash = info.quantity, info.qhash
 	if v.nsuffix > 0 {
@@ -467,15 +469,13 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 		qhash = keyHash(qhash, q[len(info.quantity):])
 		rec.Quantity = txt.keep(q)
 	}
-	if v.errCode != 0 {
-		rec.Error = recordErrorName(v.errCode)
-	}
+	rec.Error = RecordError(v.errCode)
 
 	val := &rec.Value
 	if coding == DataVar {
-		r.varValue(val, lvar, data)
+		r.varValue(val, lvar, l)
 	} else {
-		r.fixedValue(val, v, coding, data)
+		r.fixedValue(val, v, coding, r.b[l.data:l.end:l.end])
 	}
 	switch val.Kind {
 	case KindNumber:
@@ -530,7 +530,7 @@ func (r *recordReader) fixedValue(val *Value, v *vibState, coding byte, data []b
 	// Integers, or dates where the VIB says so.
 	if v.date && !v.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
 		if d := decodeDate(data); d.Kind != KindNone {
-			val.Kind, val.Time = d.Kind, d.Time
+			val.Kind, val.Num = d.Kind, d.Num
 		}
 		return
 	}
@@ -557,9 +557,10 @@ func (v *vibState) scale(raw float64) float64 {
 	return x
 }
 
-// varValue decodes a variable length data field by its LVAR byte into
-// the zero Value val.
-func (r *recordReader) varValue(val *Value, lvar byte, data []byte) {
+// varValue decodes the variable length data field at l by its LVAR byte
+// into the zero Value val.
+func (r *recordReader) varValue(val *Value, lvar byte, l recordLayout) {
+	data := r.b[l.data:l.end:l.end]
 	switch {
 	case lvar <= 0xBF:
 		val.Kind, val.Text = KindText, r.txt.keep(appendPrintable(r.txt.buf(), data, true))
@@ -576,7 +577,7 @@ func (r *recordReader) varValue(val *Value, lvar byte, data []byte) {
 			}
 		}
 	case len(data) > 0:
-		val.Kind, val.Bytes = KindBytes, data
+		val.Kind, val.Text = KindBytes, r.s[l.data:l.end]
 	}
 }
 

@@ -63,12 +63,11 @@ func decodeFixed(t *Telegram, data []byte, msbFirst bool, txt *telegramText) err
 	if len(data) > fixedLen {
 		return frameErr(dataOff+fixedLen, fmt.Errorf("%d bytes after the fixed data structure: %w", len(data)-fixedLen, ErrRecord))
 	}
-	raw := append([]byte(nil), data...)
 	h := &t.Header
-	copy(h.Address[:4], raw[:4])
-	h.AccessNumber = raw[4]
-	h.Status = raw[5]
-	h.Medium = Medium(raw[6]>>6 | raw[7]>>6<<2)
+	copy(h.Address[:4], data[:4])
+	h.AccessNumber = data[4]
+	h.Status = data[5]
+	h.Medium = Medium(data[6]>>6 | data[7]>>6<<2)
 	h.Address[7] = byte(h.Medium)
 	h.ID = txt.keep(h.Address.appendID(txt.buf()))
 
@@ -76,20 +75,20 @@ func decodeFixed(t *Telegram, data []byte, msbFirst bool, txt *telegramText) err
 	if h.Status&fixedStored != 0 {
 		storage = 1
 	}
-	u1, u2 := raw[6]&0x3F, raw[7]&0x3F
+	u1, u2 := data[6]&0x3F, data[7]&0x3F
 	t.Records = make([]Record, 2)
-	t.Records[0] = fixedRecord(fixedUnit[u1], storage, h.Status, raw[8:12], raw[6:7], msbFirst, txt)
+	t.Records[0] = fixedRecord(fixedUnit[u1], storage, h.Status, data[8:12], data[6:7], msbFirst, txt)
 	info2 := fixedUnit[u2]
 	if u2 == fixedHistoric {
 		info2, storage = fixedUnit[u1], 1
 	}
-	t.Records[1] = fixedRecord(info2, storage, h.Status, raw[12:16], raw[7:8], msbFirst, txt)
+	t.Records[1] = fixedRecord(info2, storage, h.Status, data[12:16], data[7:8], msbFirst, txt)
 	txt.assignKeys(t.Records)
 	return nil
 }
 
 func fixedRecord(info vifInfo, storage uint64, status byte, counter, unitByte []byte, msbFirst bool, txt *telegramText) Record {
-	rec := Record{Storage: storage, Quantity: info.quantity, Unit: info.unit, VIF: unitByte}
+	rec := Record{Storage: storage, Quantity: info.quantity, Unit: info.unit, VIF: HexString(unitByte)}
 	c := counter
 	if msbFirst {
 		c = []byte{counter[3], counter[2], counter[1], counter[0]}

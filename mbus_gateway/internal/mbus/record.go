@@ -37,7 +37,7 @@ func (f Function) String() string {
 // MarshalText makes Function a JSON string.
 func (f Function) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
 
-// ValueKind tells which field of a Value holds the value.
+// ValueKind tells how a Value holds the value.
 type ValueKind uint8
 
 // Value kinds.
@@ -45,19 +45,55 @@ const (
 	KindNone     ValueKind = iota // no data (data field 0x0 or a filler)
 	KindNumber                    // Num, already scaled into the record's unit
 	KindText                      // Text (plain-text, ASCII or BCD with error digits)
-	KindDate                      // Time, date only (type G)
-	KindDateTime                  // Time, date and time (types F, I; J is time only)
-	KindTime                      // Time, time of day only (type J)
-	KindBytes                     // Bytes (binary, manufacturer specific)
+	KindDate                      // Time(), date only (type G)
+	KindDateTime                  // Time(), date and time (types F, I)
+	KindTime                      // Time(), time of day only (type J)
+	KindBytes                     // Bytes() (binary, manufacturer specific)
 )
 
 // Value is the decoded data field of a record.
+//
+// It is kept small because a telegram holds one per record and decoding
+// is dominated by allocation: dates and times are stored in Num as Unix
+// seconds, binary data in Text. Use Time and Bytes to read those, and
+// TimeValue and BytesValue to make them.
 type Value struct {
-	Kind  ValueKind
-	Num   float64
-	Text  string
-	Time  time.Time // meter local time, stored as UTC wall clock
-	Bytes []byte
+	Kind ValueKind
+	// Num is the number of KindNumber and, for KindDate, KindDateTime
+	// and KindTime, the Unix seconds of the meter's local wall clock
+	// read as UTC (a time of day lies on 0000-01-01).
+	Num float64
+	// Text is the text of KindText and the raw bytes of KindBytes.
+	Text string
+}
+
+// TimeValue returns a Value of kind KindDate, KindDateTime or KindTime
+// that holds t to the second; t is the meter's local time as a UTC wall
+// clock.
+func TimeValue(kind ValueKind, t time.Time) Value {
+	return Value{Kind: kind, Num: float64(t.Unix())}
+}
+
+// BytesValue returns a KindBytes Value holding a copy of b.
+func BytesValue(b []byte) Value { return Value{Kind: KindBytes, Text: string(b)} }
+
+// Time returns the time of a KindDate, KindDateTime or KindTime value in
+// UTC, and the zero time for other kinds.
+func (v Value) Time() time.Time {
+	switch v.Kind {
+	case KindDate, KindDateTime, KindTime:
+		return time.Unix(int64(v.Num), 0).UTC()
+	}
+	return time.Time{}
+}
+
+// Bytes returns a copy of the data of a KindBytes value, nil for other
+// kinds.
+func (v Value) Bytes() []byte {
+	if v.Kind != KindBytes {
+		return nil
+	}
+	return []byte(v.Text)
 }
 
 // String formats v the way the JSON output does, without quotes.
@@ -68,13 +104,13 @@ func (v Value) String() string {
 	case KindText:
 		return v.Text
 	case KindDate:
-		return v.Time.Format(time.DateOnly)
+		return v.Time().Format(time.DateOnly)
 	case KindDateTime:
-		return v.Time.Format("2006-01-02T15:04:05")
+		return v.Time().Format("2006-01-02T15:04:05")
 	case KindTime:
-		return v.Time.Format(time.TimeOnly)
+		return v.Time().Format(time.TimeOnly)
 	case KindBytes:
-		return hex.EncodeToString(v.Bytes)
+		return hex.EncodeToString([]byte(v.Text))
 	}
 	return ""
 }
@@ -113,15 +149,15 @@ type Record struct {
 	Unit  string `json:"unit"`
 	Value Value  `json:"value"`
 	// DIF and VIF are the raw DIF+DIFE and VIF+VIFE bytes (for a
-	// plain-text VIF including its length byte and text). They, like
-	// byte values and Telegram.ManufacturerData, are slices of one copy
-	// of the data that the whole telegram shares: never of the frame
-	// passed in, but writing to one changes what the others see.
-	DIF HexBytes `json:"dif"`
-	VIF HexBytes `json:"vif"`
+	// plain-text VIF including its length byte and text). Being strings,
+	// they and the byte values share one copy of the telegram's data
+	// without anyone being able to change it.
+	DIF HexString `json:"dif"`
+	VIF HexString `json:"vif"`
 	// Error is the record error a VIFE 0x01-0x1F reports (EN 13757-3:2018,
-	// table 18), e.g. "data_error"; empty when the record has none.
-	Error string `json:"error,omitempty"`
+	// table 18), written as its name, e.g. "data_error"; 0 (left out of
+	// JSON) when the record has none.
+	Error RecordError `json:"error,omitempty"`
 }
 
 // HexBytes is a byte slice that reads and writes as lower-case hex text.
@@ -139,6 +175,25 @@ func (h *HexBytes) UnmarshalText(b []byte) error {
 		return fmt.Errorf("hex bytes: %w", err)
 	}
 	*h = v
+	return nil
+}
+
+// HexString holds raw bytes in a string and reads and writes them as
+// lower-case hex text.
+type HexString string
+
+// MarshalText writes lower-case hex.
+func (h HexString) MarshalText() ([]byte, error) {
+	return hex.AppendEncode(nil, []byte(h)), nil
+}
+
+// UnmarshalText reads hex.
+func (h *HexString) UnmarshalText(b []byte) error {
+	v, err := hex.AppendDecode(nil, b)
+	if err != nil {
+		return fmt.Errorf("hex bytes: %w", err)
+	}
+	*h = HexString(v)
 	return nil
 }
 

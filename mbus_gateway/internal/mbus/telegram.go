@@ -81,16 +81,17 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 	default:
 		return t, frameErr(6, fmt.Errorf("0x%02X: %w", f.CI, ErrUnsupportedCI))
 	}
-	// One copy of the data for the whole telegram: records alias it
-	// (Record.DIF, Record.VIF, byte values, ManufacturerData), never f.Data.
 	var body []byte
 	if len(f.Data) > hdrLen {
-		body = make([]byte, len(f.Data)-hdrLen)
-		copy(body, f.Data[hdrLen:])
+		body = f.Data[hdrLen:]
 	}
 	r.b, r.base, r.msbFirst = body, dataOff+hdrLen, f.CI == CIRespVarLong2
 	n, end, recErr := r.scan()
-	txt.prepare(n, len(f.Data))
+	txt.prepare(n, len(f.Data), end)
+	// One copy of the records' bytes, in the text buffer, for the whole
+	// telegram: Record.DIF, Record.VIF and byte values are substrings of
+	// it, never of f.Data.
+	r.s = txt.keep(body[:end])
 	switch f.CI {
 	case CIRespVarLong, CIRespVarLong2:
 		err = decodeLongHeader(&t.Header, f.Data, txt)

@@ -36,10 +36,11 @@ type keySlot struct {
 }
 
 // prepare sizes the buffer for a telegram of n records and length
-// dataLen (measured on the libmbus corpus: keys and other text take
-// about two bytes per data byte) and sets up the key set.
-func (t *telegramText) prepare(n, dataLen int) {
-	t.sb.Grow(16 + 2*dataLen)
+// dataLen whose records take recLen bytes (the records are copied in;
+// measured on the libmbus corpus, keys and other text take about two
+// bytes per data byte) and sets up the key set.
+func (t *telegramText) prepare(n, dataLen, recLen int) {
+	t.sb.Grow(16 + 2*dataLen + recLen)
 	t.initKeys(n)
 }
 

@@ -1,5 +1,7 @@
 package mbus
 
+import "fmt"
+
 // Value information (EN 13757-3:2018, clause 6.4): the VIF names the
 // quantity and its decimal exponent, VIFEs refine it. The tables below map
 // every code to a quantity name and a Home Assistant unit, together with
@@ -235,11 +237,33 @@ var recordErrorNames = [32]string{
 	0x1C: "premature_end_of_record",
 }
 
-func recordErrorName(code byte) string {
-	if n := recordErrorNames[code&0x1F]; n != "" {
-		return n
+// RecordError is the record error code that a VIFE 0x01-0x1F reports
+// (EN 13757-3:2018, table 18); 0 means none. It is a code rather than
+// its name to keep Record small; JSON carries the name.
+type RecordError uint8
+
+// String names the error in snake_case, e.g. "data_error"; codes the
+// standard reserves are "reserved_error".
+func (e RecordError) String() string {
+	if int(e) < len(recordErrorNames) && recordErrorNames[e] != "" {
+		return recordErrorNames[e]
 	}
 	return "reserved_error"
+}
+
+// MarshalText writes the name String gives.
+func (e RecordError) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText reads the names String gives; "reserved_error" becomes
+// the first reserved code, which has the same name.
+func (e *RecordError) UnmarshalText(b []byte) error {
+	for c := range RecordError(len(recordErrorNames)) {
+		if c.String() == string(b) {
+			*e = c
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown record error %q", b)
 }
 
 // Suffixes of the combinable (orthogonal) VIFE table 0x20-0x6F

