@@ -228,15 +228,20 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	return r
 }
 
-// noteIntact counts the telegrams of a reply once they are on the line.
-func (b *Bus) noteIntact(ms []*meter) {
+// LateSlack is how much later than due an answer may leave the
+// simulator and still count as in time (MeterStatus.Late).
+const LateSlack = 20 * time.Millisecond
+
+// noteIntact counts the telegrams of a reply once they are on the line,
+// late when they left more than LateSlack after they were due.
+func (b *Bus) noteIntact(ms []*meter, late bool) {
 	if len(ms) == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, m := range ms {
-		m.noteIntact()
+		m.noteIntact(late)
 	}
 }
 

@@ -85,3 +85,27 @@ func TestIntactCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestIntactLate: a transmission whose whole copies all left late counts
+// as Late; one copy in time is enough to take it back.
+func TestIntactLate(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		copies       []bool // late, per copy of one transmission
+		intact, late uint64
+	}{
+		{"in time", []bool{false}, 1, 0},
+		{"late", []bool{true}, 1, 1},
+		{"late, then a repeat in time", []bool{true, false}, 1, 0},
+		{"in time, then a late repeat", []bool{false, true}, 1, 0},
+		{"late twice", []bool{true, true}, 1, 1},
+	} {
+		m := &meter{}
+		for _, l := range tt.copies {
+			m.noteIntact(l)
+		}
+		if m.intact != tt.intact || m.late != tt.late {
+			t.Errorf("%s: got intact %d late %d, want %d %d", tt.name, m.intact, m.late, tt.intact, tt.late)
+		}
+	}
+}

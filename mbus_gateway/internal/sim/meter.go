@@ -66,6 +66,10 @@ type MeterStatus struct {
 	// colliding: what a master can have read. A fault test compares it
 	// with the readings that arrived.
 	Intact uint64
+	// Late counts those of Intact whose whole copies all left more than
+	// LateSlack after they were due, because the simulator itself was
+	// held up (a busy test machine): a master may have given up on them.
+	Late uint64
 }
 
 // meter is a Meter with its link-layer state; guarded by Bus.mu.
@@ -89,6 +93,10 @@ type meter struct {
 	// intact counts transmissions that went out whole; intactTx is the
 	// transmission number (cur) plus one of the last one counted.
 	intact, intactTx uint64
+	// late counts intact transmissions sent only late; lateTx is whether
+	// the last one counted is such.
+	late   uint64
+	lateTx bool
 
 	// fixedAccess and advance are the bus's Options of the same names.
 	fixedAccess, advance bool
@@ -227,10 +235,18 @@ func (m *meter) next(c byte) []byte {
 
 // noteIntact counts the current transmission as intact, once however
 // often it is repeated.
-func (m *meter) noteIntact() {
-	if m.intactTx != m.cur+1 {
+func (m *meter) noteIntact(late bool) {
+	switch {
+	case m.intactTx != m.cur+1:
 		m.intact++
 		m.intactTx = m.cur + 1
+		m.lateTx = late
+		if late {
+			m.late++
+		}
+	case m.lateTx && !late: // a repeat in time makes up for a late copy
+		m.late--
+		m.lateTx = false
 	}
 }
 
@@ -246,7 +262,7 @@ func (m *meter) status() MeterStatus {
 		Name: m.name, Primary: m.primary, Secondary: m.secondary,
 		Telegrams: len(m.telegrams), Selected: m.selected,
 		Requests: m.requests, Answers: m.answers, TelegramsSent: m.sent,
-		Transmissions: m.tx, Intact: m.intact,
+		Transmissions: m.tx, Intact: m.intact, Late: m.late,
 	}
 	s.Next = m.seq
 	s.AccessNumber = m.accessNumber()

@@ -46,7 +46,7 @@ func (b *Bus) Serve(ctx context.Context, c Conn) error {
 			if err := transmit(ctx, c, end, r.segs, b.opts.Baud); err != nil {
 				return b.ended(ctx, err)
 			}
-			b.noteIntact(r.intact)
+			b.noteIntact(r.intact, late(end, r.segs, b.opts.Baud))
 			if r.hangUp {
 				return nil
 			}
@@ -156,6 +156,16 @@ func transmit(ctx context.Context, w io.Writer, start time.Time, segs []segment,
 		}
 	}
 	return nil
+}
+
+// late reports whether the last segment went out more than LateSlack
+// after it was due (start + its offset + its time on the wire).
+func late(start time.Time, segs []segment, baud int) bool {
+	if len(segs) == 0 {
+		return false
+	}
+	s := segs[len(segs)-1]
+	return time.Since(start.Add(s.at+byteTimes(len(s.data), baud))) > LateSlack
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
