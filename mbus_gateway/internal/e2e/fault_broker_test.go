@@ -55,8 +55,9 @@ func TestFaultBrokerOutage(t *testing.T) {
 	r.waitReadings(15 * time.Second)
 
 	atStop := r.sent()
-	stopped := time.Now()
 	r.broker.Stop()
+	// Mosquitto delivers until Stop returns; the outage starts then.
+	stopped := time.Now()
 	during := r.waitSent(atStop, outagePolls, 30*time.Second)
 	restarted := time.Now()
 	r.broker.Start()
@@ -106,8 +107,8 @@ func TestFaultCrashDuringOutage(t *testing.T) {
 	r.start()
 	r.waitReadings(15 * time.Second)
 
-	stopped := time.Now()
 	r.broker.Stop()
+	stopped := time.Now() // Mosquitto delivers until Stop returns
 	r.waitSent(r.sent(), outagePolls, 30*time.Second)
 	var depth float64
 	eventually(t, 10*time.Second, "readings wait in the outbox", func() bool {
