@@ -37,19 +37,11 @@ func (m *Master) exchange(ctx context.Context, req []byte, want answer, retries 
 		if err == nil {
 			return f, raw, nil
 		}
-		if ctx.Err() != nil || !meterFault(err) {
+		if ctx.Err() != nil {
 			return mbus.Frame{}, nil, err
 		}
 	}
 	return mbus.Frame{}, nil, err
-}
-
-// meterFault tells an answer that was missing or bad, which a repeat may
-// mend, from a port that is down: repeating then would only wait out the
-// reopen backoff again, on top of the poller's own bus backoff.
-func meterFault(err error) bool {
-	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrGarbage) ||
-		errors.Is(err, ErrUnexpected) || errors.Is(err, ErrCollision)
 }
 
 // once is a single request and answer.
