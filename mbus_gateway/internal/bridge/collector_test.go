@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -15,42 +16,9 @@ func TestBusCollector(t *testing.T) {
 		stats master.Stats
 		want  string
 	}{
-		{"zero: every series exists before the first error", master.Stats{}, `
-# HELP mbus_bus_errors_total Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).
-# TYPE mbus_bus_errors_total counter
-mbus_bus_errors_total{kind="checksum"} 0
-mbus_bus_errors_total{kind="collision"} 0
-mbus_bus_errors_total{kind="echo"} 0
-mbus_bus_errors_total{kind="framing"} 0
-mbus_bus_errors_total{kind="timeout"} 0
-# HELP mbus_bus_requests_total Frames the gateway sent on the bus, repeats included.
-# TYPE mbus_bus_requests_total counter
-mbus_bus_requests_total 0
-`},
-		{"counts", master.Stats{Requests: 40, Timeouts: 3, ChecksumErrors: 2, Garbled: 5, Collisions: 1, Echoes: 7}, `
-# HELP mbus_bus_errors_total Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).
-# TYPE mbus_bus_errors_total counter
-mbus_bus_errors_total{kind="checksum"} 2
-mbus_bus_errors_total{kind="collision"} 1
-mbus_bus_errors_total{kind="echo"} 7
-mbus_bus_errors_total{kind="framing"} 3
-mbus_bus_errors_total{kind="timeout"} 3
-# HELP mbus_bus_requests_total Frames the gateway sent on the bus, repeats included.
-# TYPE mbus_bus_requests_total counter
-mbus_bus_requests_total 40
-`},
-		{"checksum read ahead of garbled", master.Stats{ChecksumErrors: 2, Garbled: 1}, `
-# HELP mbus_bus_errors_total Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).
-# TYPE mbus_bus_errors_total counter
-mbus_bus_errors_total{kind="checksum"} 2
-mbus_bus_errors_total{kind="collision"} 0
-mbus_bus_errors_total{kind="echo"} 0
-mbus_bus_errors_total{kind="framing"} 0
-mbus_bus_errors_total{kind="timeout"} 0
-# HELP mbus_bus_requests_total Frames the gateway sent on the bus, repeats included.
-# TYPE mbus_bus_requests_total counter
-mbus_bus_requests_total 0
-`},
+		{"zero: every series exists before the first error", master.Stats{}, busMetrics(0, 0, 0, 0, 0, 0)},
+		{"counts", master.Stats{Requests: 40, Timeouts: 3, ChecksumErrors: 2, Garbled: 5, Collisions: 1, Echoes: 7}, busMetrics(2, 1, 7, 3, 3, 40)},
+		{"checksum read ahead of garbled", master.Stats{ChecksumErrors: 2, Garbled: 1}, busMetrics(2, 0, 0, 0, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,4 +31,20 @@ mbus_bus_requests_total 0
 			}
 		})
 	}
+}
+
+// busMetrics is the exposition the collector should give for these counts.
+func busMetrics(checksum, collision, echo, framing, timeout, requests int) string {
+	return fmt.Sprintf(`
+# HELP mbus_bus_errors_total Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).
+# TYPE mbus_bus_errors_total counter
+mbus_bus_errors_total{kind="checksum"} %d
+mbus_bus_errors_total{kind="collision"} %d
+mbus_bus_errors_total{kind="echo"} %d
+mbus_bus_errors_total{kind="framing"} %d
+mbus_bus_errors_total{kind="timeout"} %d
+# HELP mbus_bus_requests_total Frames the gateway sent on the bus, repeats included.
+# TYPE mbus_bus_requests_total counter
+mbus_bus_requests_total %d
+`, checksum, collision, echo, framing, timeout, requests)
 }
