@@ -25,6 +25,12 @@ const (
 // exchange sends req and waits for the answer, repeating up to retries
 // times when the answer is missing or bad. It returns the answer frame and
 // a copy of its bytes.
+//
+// A port that broke during an attempt is reopened by the next one (a TCP
+// converter that hung up mid-frame takes the next connection at once);
+// a port that cannot be opened ends the exchange: repeating it would only
+// wait out the port's reopen backoff again, and the caller's bus backoff
+// decides when to try next.
 func (m *Master) exchange(ctx context.Context, req []byte, want answer, retries int) (mbus.Frame, []byte, error) {
 	var err error
 	for attempt := 0; attempt <= retries; attempt++ {
@@ -37,18 +43,26 @@ func (m *Master) exchange(ctx context.Context, req []byte, want answer, retries 
 		if err == nil {
 			return f, raw, nil
 		}
-		if ctx.Err() != nil {
+		var down *portDownError
+		if ctx.Err() != nil || errors.As(err, &down) {
 			return mbus.Frame{}, nil, err
 		}
 	}
 	return mbus.Frame{}, nil, err
 }
 
+// portDownError is the error of a port that could not be brought up
+// before an attempt; it reads as the port's own error.
+type portDownError struct{ err error }
+
+func (e *portDownError) Error() string { return e.err.Error() }
+func (e *portDownError) Unwrap() error { return e.err }
+
 // once is a single request and answer.
 func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame, []byte, error) {
 	if r, ok := m.port.(readier); ok {
 		if err := r.Ready(ctx); err != nil {
-			return mbus.Frame{}, nil, err
+			return mbus.Frame{}, nil, &portDownError{err}
 		}
 	}
 	if err := ctx.Err(); err != nil {

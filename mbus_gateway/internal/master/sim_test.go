@@ -3,10 +3,12 @@ package master
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,5 +462,40 @@ func TestSimUnplug(t *testing.T) {
 	}
 	if got, want := port.Reopens(), uint64(1); got != want {
 		t.Errorf("reopens: got %d, want %d", got, want)
+	}
+}
+
+// TestSimUnpluggedReadFailsFast: a read of an adapter that is gone tries
+// to reopen it once and gives up; it does not wait out the port's reopen
+// backoff once per retry.
+func TestSimUnpluggedReadFailsFast(t *testing.T) {
+	bus := newBus(t, sim.Options{}, sim.Meter{Primary: 1, Secondary: secondary(t, secA), Telegrams: [][]byte{telegram(t, 0, secA, 1000, false)}})
+	link := filepath.Join(t.TempDir(), "ttyMBUS")
+	p := openSimPTY(t, bus, link)
+	var opens atomic.Int32
+	port := transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
+		opens.Add(1)
+		return transport.Open(ctx, link, transport.Options{Baud: simBaud})
+	}, transport.Backoff{Min: time.Hour, Max: time.Hour})
+	defer port.Close()
+	m := New(port, Options{Baud: simBaud, Retries: 5})
+	if _, err := m.Read(t.Context(), mustAddr(t, "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unplug(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := m.Read(ctx, mustAddr(t, "1"))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("read while unplugged: got %v (context: %v), want the reopen's error before the deadline", err, ctx.Err())
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read while unplugged: got %v, want it to say the device does not exist", err)
+	}
+	// The first open, then one reopen attempt after the port broke.
+	if got, want := opens.Load(), int32(2); got != want {
+		t.Errorf("opens: got %d, want %d", got, want)
 	}
 }

@@ -329,7 +329,7 @@ func (p *Poller) Run(ctx context.Context) error {
 			continue
 		}
 		now := time.Now()
-		m, at := p.nextDue(now)
+		m, at := p.nextDue()
 		if m != nil && !at.After(now) {
 			_, _ = p.poll(ctx, m, true) // the outcome is kept in the meter's state, metrics and log
 			continue
@@ -362,7 +362,7 @@ func (p *Poller) wakeAt(due time.Time) time.Time {
 }
 
 // nextDue returns the enabled meter due first and when it is due.
-func (p *Poller) nextDue(now time.Time) (*meterState, time.Time) {
+func (p *Poller) nextDue() (*meterState, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var best *meterState
@@ -371,18 +371,20 @@ func (p *Poller) nextDue(now time.Time) (*meterState, time.Time) {
 		if !m.cfg.Enabled {
 			continue
 		}
-		if d := p.effectiveDue(m, now); best == nil || d.Before(at) {
+		if d := p.effectiveDue(m); best == nil || d.Before(at) {
 			best, at = m, d
 		}
 	}
 	return best, at
 }
 
-// effectiveDue is when m is read next. A probe of an open meter waits
-// for the bus to come back: the bus being away says nothing about the
-// meter. Closed meters keep their slots, which a down bus fails.
-func (p *Poller) effectiveDue(m *meterState, now time.Time) time.Time {
-	if m.breaker.State() == BreakerOpen && !p.busUp && now.Before(p.busRetryAt) && m.due.Before(p.busRetryAt) {
+// effectiveDue is when m is read next. While the bus is down, open
+// meters are due at the bus's next retry, not at their breakers' probe
+// times: the bus being away says nothing about the meters, and when every
+// breaker is open their reads are what finds the bus back. Closed meters
+// keep their slots, which a down bus fails.
+func (p *Poller) effectiveDue(m *meterState) time.Time {
+	if m.breaker.State() == BreakerOpen && !p.busUp {
 		return p.busRetryAt
 	}
 	return m.due

@@ -300,6 +300,38 @@ func TestBusDownBackoff(t *testing.T) {
 	})
 }
 
+// When the bus fails long enough for every breaker to open, the bus's
+// own retries go on probing it through the open meters; once it answers,
+// every open meter is read at once, long before its breaker's wait (30 s)
+// is over.
+func TestBusBackAfterEveryBreakerOpened(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		eio := &os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.ENOENT}
+		ans := failing(100*time.Millisecond, 0, eio, func(_ string, since time.Duration) bool {
+			return since >= 500*time.Millisecond && since < 9*time.Second
+		})
+		opts := Options{Meters: meters(2, time.Second), BusBackoffMin: time.Second, BusBackoffMax: time.Minute}
+		h := newHarness(t, opts, ans)
+		h.start()
+		h.sleepUntil(16 * time.Second)
+		h.stop(t)
+
+		// Meter 2 fails at 0.5 s and 1.5 s; slots in between fail without
+		// the bus, and both breakers are open at 3 s. The bus is then tried
+		// after 2 s, 4 s and 8 s, through meter 1; at 15.5 s it answers and
+		// meter 2 is read straight after.
+		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 3.5, 7.5, 15.5))
+		assertTimes(t, "meter 2", h.bus.starts("2"), secs(0.5, 1.5, 15.6))
+		// Meter 2 never answered before the outage: it went offline under
+		// its address and came back under the identifier it then told.
+		for id, want := range map[string][]bool{"kam_00000001": {true, false, true}, "addr_2": {false}, "kam_00000002": {true}} {
+			if got := h.avail.of(id); !slices.Equal(got, want) {
+				t.Errorf("%s availability: got %v, want %v", id, got, want)
+			}
+		}
+	})
+}
+
 // Cancelling Run lets the read in flight finish and commits its reading.
 func TestRunFinishesReadInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -494,19 +526,25 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 // When the bus works again, meters whose breakers opened while it was
-// away are probed at once instead of after their backoff.
+// away are read at once instead of after their backoff (a minute and
+// more here): while the bus is down, the open meters are what probes it,
+// at the bus's own backoff.
 func TestBusRecoveryProbesOpenMeters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		eio := &os.PathError{Op: "write", Path: "/dev/ttyUSB0", Err: syscall.ENODEV}
 		ans := failing(time.Second, 0, eio, func(_ string, since time.Duration) bool {
 			return since > 15*time.Second && since < 100*time.Second
 		})
-		h := newHarness(t, Options{Meters: meters(2, time.Minute), FailureThreshold: 1}, ans)
+		opts := Options{Meters: meters(2, time.Minute), FailureThreshold: 1, BusBackoffMax: 10 * time.Second}
+		h := newHarness(t, opts, ans)
 		h.runUntil(t, 150*time.Second)
-		// Meter 2 fails at 30 (backoff until 90) and 90 (until 210); meter 1
-		// fails at 60 and finds the bus back at its probe at 120.
-		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 60, 120))
-		assertTimes(t, "meter 2", h.bus.starts("2"), secs(30, 90, 121))
+		// Meter 2 fails at 30 s and probes the bus after 1, 2, 4, 8 and
+		// 10 s; meter 1's slot at 60 s passes while the bus backs off, so
+		// its breaker opens too and it takes over the probes (the first of
+		// equally due meters goes first). At 105 s the bus answers, and
+		// meter 2 is read straight after.
+		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 65, 75, 85, 95, 105, 120))
+		assertTimes(t, "meter 2", h.bus.starts("2"), secs(30, 31, 33, 37, 45, 55, 106))
 		if got, want := h.avail.of("addr_2"), []bool{false}; !slices.Equal(got, want) {
 			t.Errorf("availability of meter 2 before it answered: got %v, want %v", got, want)
 		}

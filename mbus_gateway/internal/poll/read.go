@@ -32,7 +32,8 @@ var ErrBusDown = errors.New("bus down")
 // polls brought no data, and an unplugged adapter makes every meter
 // unavailable in its own time, never at once. The bus backoff only
 // keeps the poller from hammering a vanished adapter: while it runs,
-// scheduled reads are counted as failures without touching the bus, and
+// scheduled reads are counted as failures without touching the bus; at
+// each of its retries a meter whose breaker is open tries the bus; and
 // when the bus works again every open breaker is probed straight away.
 func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (reading.Reading, error) {
 	now := time.Now()

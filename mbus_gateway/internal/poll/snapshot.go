@@ -104,7 +104,7 @@ func (p *Poller) Snapshot() Snapshot {
 	}
 	s.Sink.Pending = len(p.pending)
 	for _, m := range p.meters {
-		s.Meters = append(s.Meters, m.status(p.effectiveDue(m, now)))
+		s.Meters = append(s.Meters, m.status(p.effectiveDue(m)))
 	}
 	return s
 }
