@@ -305,11 +305,12 @@ func (r *recordReader) decodeRecord(rec *Record, v *vibState, l recordLayout) ui
 	rec.Function = Function(dif >> 4 & 0x03)
 	storage := uint64(dif >> 6 & 0x01)
 	if l.vib > l.dif+1 {
-		var tariff, subunit uint32
+		var tariff uint32
+		var subunit uint16
 		for n, e := range b[l.dif+1 : l.vib] {
 			storage |= uint64(e&0x0F) << (1 + 4*n)
 			tariff |= uint32(e>>4&0x03) << (2 * n)
-			subunit |= uint32(e>>6&0x01) << n
+			subunit |= uint16(e>>6&0x01) << n
 		}
 		rec.Tariff, rec.Subunit = tariff, subunit
 	}

@@ -133,15 +133,14 @@ func (v Value) MarshalJSON() ([]byte, error) {
 // Record is one data record of a variable data structure (EN 13757-3,
 // clause 6.3): the data information block (DIF + DIFEs), the value
 // information block (VIF + VIFEs) and the data, decoded and scaled.
+//
+// The fields are ordered to leave no padding (a decoded telegram is
+// mostly its records); MarshalJSON writes them in the documented order.
 type Record struct {
 	// Key is stable for a meter model and unique within a telegram: the
 	// quantity with suffixes for function, storage, tariff and subunit
 	// where those are not the defaults.
-	Key      string   `json:"key"`
-	Function Function `json:"function"`
-	Storage  uint64   `json:"storage"`
-	Tariff   uint32   `json:"tariff"`
-	Subunit  uint32   `json:"subunit"`
+	Key string `json:"key"`
 	// Quantity is a snake_case name such as "energy", "volume",
 	// "flow_temperature", "fabrication_number".
 	Quantity string `json:"quantity"`
@@ -154,10 +153,39 @@ type Record struct {
 	// without anyone being able to change it.
 	DIF HexString `json:"dif"`
 	VIF HexString `json:"vif"`
+	// Storage (up to 41 bits), Tariff (20 bits) and Subunit (10 bits)
+	// come from the DIF and its DIFEs.
+	Storage  uint64   `json:"storage"`
+	Tariff   uint32   `json:"tariff"`
+	Subunit  uint16   `json:"subunit"`
+	Function Function `json:"function"`
 	// Error is the record error a VIFE 0x01-0x1F reports (EN 13757-3:2018,
 	// table 18), written as its name, e.g. "data_error"; 0 (left out of
 	// JSON) when the record has none.
 	Error RecordError `json:"error,omitempty"`
+}
+
+// recordJSON is the JSON form of a Record, in the order of DESIGN.md.
+type recordJSON struct {
+	Key      string      `json:"key"`
+	Function Function    `json:"function"`
+	Storage  uint64      `json:"storage"`
+	Tariff   uint32      `json:"tariff"`
+	Subunit  uint16      `json:"subunit"`
+	Quantity string      `json:"quantity"`
+	Unit     string      `json:"unit"`
+	Value    Value       `json:"value"`
+	DIF      HexString   `json:"dif"`
+	VIF      HexString   `json:"vif"`
+	Error    RecordError `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the fields in their documented order.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(recordJSON{
+		Key: r.Key, Function: r.Function, Storage: r.Storage, Tariff: r.Tariff, Subunit: r.Subunit,
+		Quantity: r.Quantity, Unit: r.Unit, Value: r.Value, DIF: r.DIF, VIF: r.VIF, Error: r.Error,
+	})
 }
 
 // HexBytes is a byte slice that reads and writes as lower-case hex text.
