@@ -30,6 +30,15 @@ if [ "$got" != "mbus-gateway $version" ]; then
 fi
 echo "$got"
 "$out/mbus-gateway" validate-config packaging/options.example.yaml
+# The image leaves the demo out; asking for it must say so, not fail oddly.
+if "$out/mbus-gateway" demo 2>"$out/demo.err"; then
+	echo "build-like-docker: 'demo' succeeded in a build without it" >&2
+	exit 1
+fi
+if ! grep -q "this build has no demo" "$out/demo.err"; then
+	echo "build-like-docker: 'demo' said: $(cat "$out/demo.err")" >&2
+	exit 1
+fi
 
 # A free loopback port for the status page and one that nothing listens on
 # for the bus and the broker: the gateway must start and stay healthy while

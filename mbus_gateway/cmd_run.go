@@ -59,6 +59,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 // yet), one of running in the log. It is the common path of `run` and
 // `demo`.
 func runDaemon(ctx context.Context, opts *config.Options, set settings, prefix string, stderr io.Writer) int {
+	tuneGC(os.Getenv)
 	d, err := newDaemon(ctx, opts, set)
 	if err != nil {
 		printLines(stderr, prefix, err.Error())

@@ -87,8 +87,14 @@ func hermeticEnv(extra ...string) []string {
 // still runs.
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
+	return startBinary(t, binary, env, args...)
+}
+
+// startBinary is start with another build of the gateway.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{t: t, stdout: &logtest.Buffer{}, stderr: &logtest.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.started = time.Now()

@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +60,23 @@ func startManyMeters(t *testing.T, n int) string {
 	return serveBus(t, bus)
 }
 
-// startMeasured runs the gateway on n meters read every interval.
+// production builds the gateway as the add-on image does, with
+// packaging/build.sh, once; MBUS_MEASURE_BINARY, when set, names a build
+// to measure instead.
+var production = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("MBUS_MEASURE_BINARY"); bin != "" {
+		return bin, nil
+	}
+	bin := filepath.Join(filepath.Dir(binary), "mbus-gateway-production")
+	build := exec.Command("sh", "../../../packaging/build.sh", "measure", bin)
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("packaging/build.sh: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startMeasured runs the gateway, built as for the add-on image, on n
+// meters read every interval.
 func startMeasured(t *testing.T, n, interval int) (*process, int) {
 	t.Helper()
 	broker := mosquittotest.Start(t)
@@ -69,7 +88,11 @@ func startMeasured(t *testing.T, n, interval int) (*process, int) {
 	path, metrics := gatewayOptions(t, dir, startManyMeters(t, n), broker, map[string]any{
 		"meters": meters, "poll_interval": interval,
 	})
-	return start(t, hermeticEnv(), "run", "--config", path), metrics
+	bin, err := production()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startBinary(t, bin, hermeticEnv(), "run", "--config", path), metrics
 }
 
 // polls is the bus's poll counter from /status.
@@ -131,6 +154,8 @@ func TestMeasureMemory(t *testing.T) {
 	}
 	waitPolls(1000)
 	rss1k := procField(t, pid, "VmRSS")
+	t.Logf("after 1,000 polls: anonymous %d kB, file-backed (the binary's pages) %d kB",
+		procField(t, pid, "RssAnon"), procField(t, pid, "RssFile"))
 	waitPolls(11000)
 	rss11k, hwm := procField(t, pid, "VmRSS"), procField(t, pid, "VmHWM")
 	stop(t, p)

@@ -497,3 +497,20 @@ func TestScanStoppedWithServer(t *testing.T) {
 		t.Errorf("after close: %+v", st)
 	}
 }
+
+// Every file of the page has its own content type: a file type missing
+// from assetTypes would be served as application/octet-stream.
+func TestAssetTypes(t *testing.T) {
+	assets, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(assets) == 0 {
+		t.Fatal("no assets")
+	}
+	for name, a := range assets {
+		if a.ctype == "application/octet-stream" {
+			t.Errorf("%s: served as %s; add its extension to assetTypes", name, a.ctype)
+		}
+	}
+}
