@@ -13,6 +13,7 @@ const (
 	KindFraming   = "framing"   // bytes that were no valid frame for another reason
 	KindCollision = "collision" // several meters answered one probe
 	KindEcho      = "echo"      // the gateway's own request read back
+	KindStray     = "stray"     // another meter's late answer, skipped
 )
 
 // BusCollector exports the link layer's counters (master.Stats) to
@@ -38,7 +39,7 @@ func NewBusCollector(stats func() master.Stats) *BusCollector {
 		retries: prometheus.NewDesc("mbus_bus_retries_total",
 			"Exchanges repeated after a timeout or a garbled answer.", nil, nil),
 		errs: prometheus.NewDesc("mbus_bus_errors_total",
-			"Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back).",
+			"Failed exchanges on the bus by kind: timeout, checksum, framing, collision, echo (own request read back), stray (another meter's late answer, skipped).",
 			[]string{"kind"}, nil),
 		bytes: prometheus.NewDesc("mbus_bus_bytes_total",
 			"Bytes sent (tx) and received (rx, echoes and garbage included) on the bus.",
@@ -73,6 +74,7 @@ func (c *BusCollector) Collect(ch chan<- prometheus.Metric) {
 		{c.errs, framing, []string{KindFraming}},
 		{c.errs, s.Collisions, []string{KindCollision}},
 		{c.errs, s.Echoes, []string{KindEcho}},
+		{c.errs, s.Strays, []string{KindStray}},
 		{c.bytes, s.TxBytes, []string{"tx"}},
 		{c.bytes, s.RxBytes, []string{"rx"}},
 	} {

@@ -87,7 +87,7 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	// Write returns once the bytes are queued; they still have to cross
 	// the wire before the slave's response time starts.
 	deadline := time.Now().Add(WireTime(len(req), m.baud) + m.firstByte)
-	got, err := m.receive(ctx, req, deadline)
+	got, err := m.receive(ctx, req, answerFrom(req, want), deadline)
 	if err != nil {
 		return mbus.Frame{}, nil, err
 	}
@@ -128,13 +128,37 @@ func checkAnswer(f mbus.Frame, want answer) error {
 	return nil
 }
 
+// answerFrom is the primary address whose RSP_UD answers req, or -1 when
+// the answer cannot be told apart by its address: acknowledgements carry
+// none, and a meter selected at 253 (or asked at 254) answers with
+// whatever primary address it has.
+func answerFrom(req []byte, want answer) int {
+	if want != wantData || len(req) != 5 || req[0] != 0x10 || req[2] > mbus.AddrMaxPrimary {
+		return -1
+	}
+	return int(req[2])
+}
+
+// stray reports whether frame is a whole, valid RSP_UD of a meter other
+// than from (see answerFrom): the late answer of an earlier exchange,
+// which a meter repeats when the master asked again before it arrived.
+func stray(frame []byte, from int) bool {
+	if from < 0 {
+		return false
+	}
+	f, _, err := mbus.DecodeFrame(frame)
+	return err == nil && (f.Type == mbus.FrameLong || f.Type == mbus.FrameControl) && int(f.A) != from
+}
+
 // receive reads one answer frame and returns its bytes (aliasing m.buf).
 //
 // The frame ends when its length field says so; there is no wait for the
 // line to go idle. The first byte must come before deadline; later bytes
 // each within m.interByte of the previous. An echo of req (converters
-// that loop the bus back) is recognised and skipped.
-func (m *Master) receive(ctx context.Context, req []byte, deadline time.Time) ([]byte, error) {
+// that loop the bus back) is recognised and skipped, and so is a whole
+// answer of another meter than from (see stray): taken for this meter's,
+// it would deliver that meter's reading twice and lose this one's.
+func (m *Master) receive(ctx context.Context, req []byte, from int, deadline time.Time) ([]byte, error) {
 	setDeadline, stop := m.cancellableDeadline(ctx)
 	defer stop()
 
@@ -179,16 +203,24 @@ func (m *Master) receive(ctx context.Context, req []byte, deadline time.Time) ([
 				deadline = time.Now().Add(m.firstByte)
 			}
 		}
-		if !maybeEcho && garbage == nil && len(buf) > 0 {
+		for !maybeEcho && garbage == nil && len(buf) > 0 {
 			fl, ferr := mbus.FrameLen(buf)
-			switch {
-			case ferr != nil:
+			if ferr != nil {
 				// Not a frame: read on until the line is quiet, so that the
 				// rest of the garbage cannot spoil the next exchange.
 				garbage = ferr
-			case fl > 0 && len(buf) >= fl:
+				break
+			}
+			if fl == 0 || len(buf) < fl {
+				break
+			}
+			if !stray(buf[:fl], from) {
 				return buf[:fl], nil
 			}
+			m.stats.strays.Add(1)
+			buf = buf[:copy(buf, buf[fl:])]
+			// This meter's answer usually follows right behind.
+			deadline = time.Now().Add(m.firstByte)
 		}
 		if err == nil {
 			continue

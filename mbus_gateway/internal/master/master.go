@@ -148,12 +148,13 @@ type Stats struct {
 	Garbled        uint64 // answers that were not a valid frame, checksum errors included
 	Collisions     uint64 // probes answered by several meters
 	Echoes         uint64 // our own requests read back (echoing converters)
+	Strays         uint64 // whole answers of another meter, skipped (late answers to earlier requests)
 	TxBytes        uint64
 	RxBytes        uint64 // echoes and garbage included
 }
 
 type stats struct {
-	requests, retries, timeouts, checksum, garbled, collisions, echoes, tx, rx atomic.Uint64
+	requests, retries, timeouts, checksum, garbled, collisions, echoes, strays, tx, rx atomic.Uint64
 }
 
 // Master drives one bus. It is not safe for concurrent use: one goroutine
@@ -250,6 +251,7 @@ func (m *Master) Stats() Stats {
 		Garbled:        s.garbled.Load(),
 		Collisions:     s.collisions.Load(),
 		Echoes:         s.echoes.Load(),
+		Strays:         s.strays.Load(),
 		TxBytes:        s.tx.Load(),
 		RxBytes:        s.rx.Load(),
 	}
@@ -257,6 +259,6 @@ func (m *Master) Stats() Stats {
 
 // String names the counters for logs.
 func (s Stats) String() string {
-	return fmt.Sprintf("requests=%d retries=%d timeouts=%d checksum=%d garbled=%d collisions=%d echoes=%d tx=%d rx=%d",
-		s.Requests, s.Retries, s.Timeouts, s.ChecksumErrors, s.Garbled, s.Collisions, s.Echoes, s.TxBytes, s.RxBytes)
+	return fmt.Sprintf("requests=%d retries=%d timeouts=%d checksum=%d garbled=%d collisions=%d echoes=%d strays=%d tx=%d rx=%d",
+		s.Requests, s.Retries, s.Timeouts, s.ChecksumErrors, s.Garbled, s.Collisions, s.Echoes, s.Strays, s.TxBytes, s.RxBytes)
 }

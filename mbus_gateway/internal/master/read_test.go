@@ -205,6 +205,8 @@ func TestReadAnswers(t *testing.T) {
 	corrupt := bytes.Clone(good)
 	corrupt[len(corrupt)/2] ^= 0xFF
 	req := reqUD2(9, true)
+	// other is the late answer of the meter at address 7, read before.
+	other := telegram(t, 7, secA, 1000, false)
 	tests := []struct {
 		name      string
 		answers   [][]chunk // successive answers to REQ_UD2 (FCB 1)
@@ -218,6 +220,12 @@ func TestReadAnswers(t *testing.T) {
 			wantStats: func(s Stats) bool { return s.Echoes == 1 }},
 		{name: "echo then pause", answers: [][]chunk{{{0, req}, {20 * time.Millisecond, good}}}, wantReqs: 1,
 			wantStats: func(s Stats) bool { return s.Echoes == 1 }},
+		{name: "after another meter's late answer", answers: [][]chunk{now(other, good)}, wantReqs: 1,
+			wantStats: func(s Stats) bool { return s.Strays == 1 && s.Garbled == 0 }},
+		{name: "another meter's late answer, then a pause", answers: [][]chunk{{{0, other}, {20 * time.Millisecond, good}}}, wantReqs: 1,
+			wantStats: func(s Stats) bool { return s.Strays == 1 }},
+		{name: "only other meters' answers", answers: [][]chunk{now(other), now(other), now(other)}, wantErr: []error{ErrTimeout}, wantReqs: 3,
+			wantStats: func(s Stats) bool { return s.Strays == 3 && s.Timeouts == 3 }},
 		{name: "silence", wantErr: []error{ErrTimeout}, wantReqs: 3,
 			wantStats: func(s Stats) bool { return s.Timeouts == 3 && s.Retries == 2 }},
 		{name: "echo only", answers: [][]chunk{now(req), now(req), now(req)}, wantErr: []error{ErrTimeout}, wantReqs: 3,
