@@ -9,7 +9,6 @@ package e2e
 //	go test -tags measure -run 'TestMeasure' -v -timeout 30m ./mbus_gateway/internal/e2e
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"net/http"
@@ -104,28 +103,6 @@ func polls(t *testing.T, port int) uint64 {
 		return 0
 	}
 	return st.Bus.Polls
-}
-
-// procField reads a "Name:  value kB" line of /proc/PID/status, in kB.
-func procField(t *testing.T, pid int, name string) int {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), name+":"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("/proc/%d/status: no %s", pid, name)
-	return 0
 }
 
 // cpuTicks is user + system time of pid in clock ticks (/proc/PID/stat

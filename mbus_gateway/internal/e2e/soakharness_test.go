@@ -255,6 +255,12 @@ func silence(t *testing.T, bus *sim.Bus) {
 // peakRSS is the process's peak resident set (VmHWM) in bytes.
 func peakRSS(t *testing.T, pid int) int64 {
 	t.Helper()
+	return int64(procField(t, pid, "VmHWM")) << 10
+}
+
+// procField reads a "Name:  value kB" line of /proc/PID/status, in kB.
+func procField(t *testing.T, pid int, name string) int {
+	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -262,14 +268,14 @@ func peakRSS(t *testing.T, pid int) int64 {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if v, ok := strings.CutPrefix(s.Text(), name+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			if err != nil {
-				t.Fatalf("VmHWM: %v", err)
+				t.Fatal(err)
 			}
-			return kb << 10
+			return kb
 		}
 	}
-	t.Fatalf("/proc/%d/status: no VmHWM", pid)
+	t.Fatalf("/proc/%d/status: no %s", pid, name)
 	return 0
 }
