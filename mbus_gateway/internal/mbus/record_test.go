@@ -2,6 +2,7 @@ package mbus
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -101,5 +102,24 @@ func TestRecordJSONErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// recordJSON mirrors Record field for field (in another order): a field
+// added to Record but not to recordJSON would silently vanish from the
+// JSON.
+func TestRecordJSONMirrorsRecord(t *testing.T) {
+	rec, mirror := reflect.TypeFor[Record](), reflect.TypeFor[recordJSON]()
+	if rec.NumField() != mirror.NumField() {
+		t.Fatalf("Record has %d fields, recordJSON %d", rec.NumField(), mirror.NumField())
+	}
+	for f := range rec.Fields() {
+		m, ok := mirror.FieldByName(f.Name)
+		switch {
+		case !ok:
+			t.Errorf("recordJSON has no field %s", f.Name)
+		case m.Type != f.Type || m.Tag != f.Tag:
+			t.Errorf("field %s: recordJSON has %v `%s`, Record %v `%s`", f.Name, m.Type, m.Tag, f.Type, f.Tag)
+		}
 	}
 }
