@@ -203,18 +203,21 @@ func preview(p []byte) string {
 // and react to events until the connection or ctx ends.
 func (s *session) run(ctx context.Context) error {
 	c := s.c
+	// From here on the broker may hold "online": a way out because ctx
+	// ended (a wait for a PUBACK cut short) still publishes "offline", as
+	// a clean disconnect discards the Last Will.
 	if err := s.await(ctx, s.cli.Publish(c.bridgeTopic(), 1, true, online)); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	if err := s.await(ctx, s.cli.Subscribe(c.statusTopic(), 1, c.onStatus)); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	defer c.detach()
 	if err := s.subscribeAll(ctx); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	if err := s.announceAll(ctx, false); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	s.publishAvailability(true)
 	c.log.Info().Str("broker", c.broker).Str("client_id", c.cfg.ClientID).Msg("connected")
@@ -269,7 +272,7 @@ func (s *session) run(ctx context.Context) error {
 		case <-rediscover:
 			rediscover = nil
 			if err := s.announceAll(ctx, true); err != nil {
-				return err
+				return s.ended(ctx, err, outstanding, acked, failed)
 			}
 		case <-fetch:
 			want := c.cfg.Window - outstanding
@@ -280,7 +283,7 @@ func (s *session) run(ctx context.Context) error {
 				afterSeq = rows[len(rows)-1].Seq
 			}
 			if perr != nil {
-				return perr
+				return s.ended(ctx, perr, outstanding, acked, failed)
 			}
 			var rowErr *store.RowError
 			switch {
@@ -299,6 +302,15 @@ func (s *session) run(ctx context.Context) error {
 
 // ready is a closed channel: a select case on it is always ready.
 var ready = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// ended returns err, the reason the session stops; when ctx ended (and
+// err is its consequence) it shuts down as at the end of Run.
+func (s *session) ended(ctx context.Context, err error, outstanding int, acked <-chan int, failed <-chan error) error {
+	if ctx.Err() != nil {
+		return s.shutdown(outstanding, acked, failed)
+	}
+	return err
+}
 
 // shutdown publishes "offline" and gives outstanding PUBACKs a moment, so
 // that few rows are sent again after the restart.
