@@ -83,6 +83,11 @@ func describeChanges(ch poll.MeterChanges) string {
 	return strings.Join(parts, ", ")
 }
 
+// liveOptions are the options apply puts into effect while running (by
+// their key, or the key of the object or list they belong to); all others
+// are restartOptions. A test holds the two lists to the options' schema.
+var liveOptions = []string{"log_level", "poll_interval", "meters"}
+
 // restartOptions are the options that take effect at the next start only.
 var restartOptions = []struct {
 	key string

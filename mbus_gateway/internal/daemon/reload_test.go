@@ -1,0 +1,209 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
+)
+
+// optionChanges changes each option of config.Keys() in an options file
+// (as a JSON object) to another valid value. A new option needs an entry
+// here, and then a place in liveOptions or restartOptions.
+var optionChanges = map[string]func(m map[string]any){
+	"serial_port": func(m map[string]any) {
+		delete(m, "tcp_address")
+		m["serial_port"] = "/dev/ttyUSB9"
+	},
+	"tcp_address":   func(m map[string]any) { m["tcp_address"] = "127.0.0.1:2" },
+	"baudrate":      func(m map[string]any) { m["baudrate"] = 2400 },
+	"poll_interval": func(m map[string]any) { m["poll_interval"] = 30 },
+	"scan_on_start": func(m map[string]any) { m["scan_on_start"] = false },
+	"scan_mode":     func(m map[string]any) { m["scan_mode"] = "primary" },
+	"mqtt.host":     func(m map[string]any) { mqttOption(m, "host", "192.0.2.1") },
+	"mqtt.port":     func(m map[string]any) { mqttOption(m, "port", 1884) },
+	"mqtt.username": func(m map[string]any) { mqttOption(m, "username", "gateway") },
+	"mqtt.password": func(m map[string]any) {
+		mqttOption(m, "username", "gateway")
+		mqttOption(m, "password", "secret")
+	},
+	"mqtt.tls":               func(m map[string]any) { mqttOption(m, "tls", true) },
+	"topic_prefix":           func(m map[string]any) { m["topic_prefix"] = "meters" },
+	"discovery_prefix":       func(m map[string]any) { m["discovery_prefix"] = "ha" },
+	"expire_after":           func(m map[string]any) { m["expire_after"] = 600 },
+	"outbox_max_rows":        func(m map[string]any) { m["outbox_max_rows"] = 500 },
+	"outbox_max_age":         func(m map[string]any) { m["outbox_max_age"] = 3600 },
+	"response_timeout_extra": func(m map[string]any) { m["response_timeout_extra"] = 100 },
+	"log_level":              func(m map[string]any) { m["log_level"] = "debug" },
+	"log_format":             func(m map[string]any) { m["log_format"] = "json" },
+	"web_port":               func(m map[string]any) { m["web_port"] = 8100 },
+	"web_allow":              func(m map[string]any) { m["web_allow"] = []string{"10.0.0.0/8"} },
+	"metrics_port":           func(m map[string]any) { m["metrics_port"] = 9106 },
+	"data_dir":               func(m map[string]any) { m["data_dir"] = "/elsewhere" },
+	"meters.address":         func(m map[string]any) { firstMeter(m)["address"] = "3" },
+	"meters.name":            func(m map[string]any) { firstMeter(m)["name"] = "Other" },
+	"meters.poll_interval":   func(m map[string]any) { firstMeter(m)["poll_interval"] = 30 },
+	"meters.baudrate":        func(m map[string]any) { firstMeter(m)["baudrate"] = 2400 },
+	"meters.enabled":         func(m map[string]any) { firstMeter(m)["enabled"] = false },
+}
+
+func mqttOption(m map[string]any, key string, v any) { m["mqtt"].(map[string]any)[key] = v }
+
+func firstMeter(m map[string]any) map[string]any { return m["meters"].([]any)[0].(map[string]any) }
+
+// group is the name under which reload reports a change of key: the
+// option itself, or the object or list it is part of.
+func group(key string) string {
+	g, _, _ := strings.Cut(key, ".")
+	return g
+}
+
+// TestReloadKnowsEveryOption: each option of the schema is either put
+// into effect by a reload or reported as needing a restart, never both.
+func TestReloadKnowsEveryOption(t *testing.T) {
+	restart := map[string]bool{}
+	for _, f := range restartOptions {
+		restart[f.key] = true
+	}
+	for _, key := range config.Keys() {
+		live := slices.Contains(liveOptions, group(key))
+		switch {
+		case live && restart[group(key)]:
+			t.Errorf("option %s: both in liveOptions and in restartOptions", key)
+		case !live && !restart[group(key)]:
+			t.Errorf("option %s: neither in liveOptions nor in restartOptions: decide whether a reload applies it", key)
+		}
+	}
+}
+
+// inherited are the options that meters without their own value inherit:
+// changing one changes the meters too.
+var inherited = map[string]bool{"baudrate": true, "poll_interval": true}
+
+// TestApplyReportsEveryChange changes one option at a time and applies
+// it to a built gateway: the change is reported, as applied when the
+// option is live and as needing a restart when not, and nothing else is.
+func TestApplyReportsEveryChange(t *testing.T) {
+	dir := t.TempDir()
+	base := optionsMap(t, optionsJSON(t, "127.0.0.1:1", "127.0.0.1:1", dir, nil))
+	d, err := newDaemon(t.Context(), parseOptions(t, base), Deps{LogOut: &strings.Builder{}, Getenv: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := d.open(t.Context(), d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.build(t.Context(), opened)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.parts.Store(p)
+	defer d.close()
+
+	for _, key := range config.Keys() {
+		change, ok := optionChanges[key]
+		if !ok {
+			t.Errorf("option %s: no change in optionChanges", key)
+			continue
+		}
+		m := optionsMap(t, optionsJSON(t, "127.0.0.1:1", "127.0.0.1:1", dir, nil))
+		change(m)
+		applied, restart := d.apply(t.Context(), p, parseOptions(t, m))
+		want, other, where := restart, applied, "need a restart"
+		if slices.Contains(liveOptions, group(key)) {
+			want, other, where = applied, restart, "applied"
+		}
+		if !slices.ContainsFunc(want, func(s string) bool { return s == group(key) || strings.HasPrefix(s, group(key)+":") }) {
+			t.Errorf("option %s changed: reported %q as %s, want %s among them", key, want, where, group(key))
+		}
+		if len(other) > 0 && !inherited[key] {
+			t.Errorf("option %s changed: %q reported too", key, other)
+		}
+		// Back to the start for the next option.
+		if applied, restart := d.apply(t.Context(), p, parseOptions(t, base)); len(restart) > 0 || (len(applied) > 0) != (slices.Contains(liveOptions, group(key)) || inherited[key]) {
+			t.Errorf("option %s back: applied %q, need restart %q", key, applied, restart)
+		}
+	}
+}
+
+func optionsMap(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func parseOptions(t *testing.T, m map[string]any) *config.Options {
+	t.Helper()
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := config.Parse(data, "options.json")
+	if err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	return o
+}
+
+// TestReloadOnHUP: a HUP re-reads the options; an unreadable file changes
+// nothing, a good one adds a meter and raises the log level while
+// running and names what needs a restart.
+func TestReloadOnHUP(t *testing.T) {
+	broker := mosquittotest.Start(t)
+	bus := startBus(t)
+	dir := t.TempDir()
+	first := testOptions(t, bus, broker.Addr(), dir, nil)
+	var next atomic.Pointer[config.Options]
+	hup := make(chan os.Signal, 1)
+	gw := startGateway(t, first, Deps{
+		Hup: hup,
+		Reload: func() (*config.Options, error) {
+			if o := next.Load(); o != nil {
+				return o, nil
+			}
+			return nil, errors.New("options.json: line 3: unexpected end of input")
+		},
+	})
+	var st status
+	eventually(t, 20*time.Second, "both meters read", func() bool {
+		return gw.get("status", &st) == http.StatusOK && st.read() == 2
+	})
+
+	hup <- nil
+	eventually(t, 10*time.Second, "the failed reload logged", func() bool {
+		return gw.log.Count("options not reloaded") == 1
+	})
+	next.Store(testOptions(t, bus, broker.Addr(), dir, map[string]any{
+		"log_level": "debug",
+		"web_port":  8100,
+		"meters":    []map[string]any{{"address": "1", "name": "Heat"}, {"address": "2"}, {"address": "3"}},
+	}))
+	hup <- nil
+	eventually(t, 10*time.Second, "the reload logged", func() bool { return gw.log.Count("options reloaded") == 1 })
+	line := gw.log.String()[strings.Index(gw.log.String(), "options reloaded"):]
+	line, _, _ = strings.Cut(line, "\n")
+	for _, want := range []string{"log_level", "meters: 1 added", `need_restart=["web_port"]`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line %q lacks %s", line, want)
+		}
+	}
+	eventually(t, 20*time.Second, "the added meter read", func() bool {
+		return gw.get("status", &st) == http.StatusOK && st.read() == 3
+	})
+	eventually(t, 20*time.Second, "debug lines logged", func() bool { return gw.log.Count(" DBG ") > 0 })
+	if err := gw.stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
