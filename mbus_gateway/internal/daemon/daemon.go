@@ -29,6 +29,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
@@ -167,7 +168,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
 	}, transport.DefaultBackoff)
 	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra})
-	if err := d.reg.Register(bridge.NewBusCollector(d.master.Stats)); err != nil {
+	if err := d.reg.Register(master.NewCollector(d.master.Stats)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	d.notes = newNotices(o)
@@ -411,7 +412,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	cfg := d.broker
 	cfg.ClientID = o.clientID
 	var err error
-	if p.mqtt, err = mqtt.New(cfg, p.store, d.log, d.reg); err != nil {
+	if p.mqtt, err = mqtt.New(cfg, outbox.Outbox{Store: p.store}, d.log, d.reg); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	meters, err := startMeters(ctx, d.opts, p.store)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
 // Payloads of the bridge state and availability topics.
@@ -285,7 +284,7 @@ func (s *session) run(ctx context.Context) error {
 			if perr != nil {
 				return s.ended(ctx, perr, outstanding, acked, failed)
 			}
-			var rowErr *store.RowError
+			var rowErr *RowError
 			switch {
 			case errors.As(err, &rowErr):
 				s.dropUnreadable(storeCtx, rowErr)
@@ -343,7 +342,7 @@ func (s *session) shutdown(outstanding int, acked <-chan int, failed <-chan erro
 // returns how many rows it queued. The states of a row are skipped when a
 // newer row of the same meter is in the same batch: the retained topics
 // only need to end on the newest value.
-func (s *session) publishRows(ctx context.Context, rows []store.Row, inflight chan<- entry) (int, error) {
+func (s *session) publishRows(ctx context.Context, rows []Row, inflight chan<- entry) (int, error) {
 	last := make(map[string]int, len(rows))
 	for i, r := range rows {
 		last[r.Meter] = i
@@ -360,7 +359,7 @@ func (s *session) publishRows(ctx context.Context, rows []store.Row, inflight ch
 
 // publishRow announces the meter if needed, then sends the reading and,
 // with states, the per-attribute values. It does not wait for PUBACKs.
-func (s *session) publishRow(ctx context.Context, row store.Row, states bool) (entry, error) {
+func (s *session) publishRow(ctx context.Context, row Row, states bool) (entry, error) {
 	r := row.Reading
 	if r.Meter == "" {
 		r.Meter = row.Meter
@@ -457,7 +456,7 @@ func (s *session) publishAvailability(all bool) {
 
 // dropUnreadable deletes an outbox row that cannot be decoded: it would
 // stop the outbox forever otherwise.
-func (s *session) dropUnreadable(ctx context.Context, rowErr *store.RowError) {
+func (s *session) dropUnreadable(ctx context.Context, rowErr *RowError) {
 	s.c.log.Error().Err(rowErr).Int64("seq", rowErr.Seq).Msg("dropping unreadable outbox row")
 	if err := s.c.box.Delete(ctx, rowErr.Seq); err != nil {
 		s.c.log.Error().Err(err).Int64("seq", rowErr.Seq).Msg("outbox delete failed")
