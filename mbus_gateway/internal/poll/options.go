@@ -86,6 +86,13 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
+	// BusName names the bus in the stored identities and in the
+	// identifiers of meters that share their manufacturer and ID with
+	// another (see reading.DistinctID); empty for the only bus.
+	BusName string
+	// Identities keeps the meters' identities across restarts; nil keeps
+	// them for this run only.
+	Identities IdentityStore
 	// BusError classifies an error of the bus as a failure of the bus
 	// itself (true) rather than of one meter; nil means IsBusError.
 	BusError func(error) bool
