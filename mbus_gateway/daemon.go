@@ -389,7 +389,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	}
 	p.scan = len(meters) == 0 && d.opts.ScanOnStart
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
-	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
+	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
 		return nil, err
 	}
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
