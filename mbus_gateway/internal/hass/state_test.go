@@ -14,7 +14,7 @@ import (
 func TestStatesNeverEmpty(t *testing.T) {
 	r := reading.Reading{Meter: "kam_06855817", Address: "5", Time: time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC), Records: []mbus.Record{
 		{Key: "customer", Quantity: "customer", Value: mbus.Value{Kind: mbus.KindText}},
-		{Key: "manufacturer_specific", Quantity: "manufacturer_specific", Value: mbus.Value{Kind: mbus.KindBytes}},
+		{Key: "fabrication_block", Quantity: "fabrication_block", Value: mbus.Value{Kind: mbus.KindBytes}},
 		{Key: "energy", Quantity: "energy", Unit: "kWh", Value: mbus.Value{Kind: mbus.KindNumber, Num: 1}},
 	}}
 	got := map[string]string{}
@@ -25,9 +25,9 @@ func TestStatesNeverEmpty(t *testing.T) {
 		got[m.Topic] = string(m.Payload)
 	}
 	for topic, want := range map[string]string{
-		"mbus/kam_06855817/customer":              "None",
-		"mbus/kam_06855817/manufacturer_specific": "None",
-		"mbus/kam_06855817/energy":                "1",
+		"mbus/kam_06855817/customer":          "None",
+		"mbus/kam_06855817/fabrication_block": "None",
+		"mbus/kam_06855817/energy":            "1",
 	} {
 		if got[topic] != want {
 			t.Errorf("%s = %q, want %q", topic, got[topic], want)
