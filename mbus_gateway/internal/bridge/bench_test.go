@@ -21,7 +21,8 @@ func (p *countingPublisher) Publish(context.Context, string, []byte, bool) error
 	return nil
 }
 
-func (*countingPublisher) Subscribe(string, mqtt.Handler) error { return nil }
+func (*countingPublisher) Subscribe(string, mqtt.Handler) error         { return nil }
+func (*countingPublisher) SubscribeRetained(string, mqtt.Handler) error { return nil }
 
 func (*countingPublisher) OnConnect(func()) {}
 

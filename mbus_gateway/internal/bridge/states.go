@@ -59,6 +59,7 @@ func (b *Bridge) publish(ctx context.Context, all bool) {
 		polled[m.Meter] = m.LastRead
 	}
 	b.polled = polled
+	b.clearLeftovers(ctx, snap)
 }
 
 // logPublishError notes a failed publication. Being disconnected is
