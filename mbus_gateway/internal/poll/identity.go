@@ -205,7 +205,8 @@ func (p *Poller) saveIdentities(ctx context.Context, ids []reading.Identity) {
 const maxNotes = 10
 
 // identityWarningsLocked lists the meters that share their manufacturer
-// and ID with another and the replacements seen since the start.
+// and ID with another one read now, and the replacements seen since the
+// start.
 func (p *Poller) identityWarningsLocked() []string {
 	var out []string
 	for _, m := range p.meters {
@@ -214,7 +215,7 @@ func (p *Poller) identityWarningsLocked() []string {
 			continue
 		}
 		base := reading.MeterID(mbus.Header{ID: id.Serial, Manufacturer: id.Manufacturer}, m.addr)
-		if holder := p.idents[base]; id.Meter != base && holder != nil {
+		if holder := p.idents[base]; id.Meter != base && holder != nil && p.inUseLocked(base, m) {
 			out = append(out, fmt.Sprintf("meters at addresses %s and %s both identify as %s: the one at %s is published as %s",
 				holder.Address, m.addr, describe(*id), m.addr, id.Meter))
 		}

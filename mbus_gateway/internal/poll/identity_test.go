@@ -143,7 +143,8 @@ func TestIdentityClash(t *testing.T) {
 // A different meter at a configured address: its first answer is not
 // stored; when it answers again it is a new device, and the old one is
 // marked replaced and offline. One odd answer between the meter's own is
-// never stored and changes nothing.
+// never stored and changes nothing. The old meter put back gets its
+// identity back.
 func TestIdentitySwap(t *testing.T) {
 	ids := newFakeIdentities()
 	synctest.Test(t, func(t *testing.T) {
@@ -151,13 +152,14 @@ func TestIdentitySwap(t *testing.T) {
 			switch {
 			case since > 50*time.Second && since < 70*time.Second: // one stray reading
 				return time.Second, answerAs(1, "ABB", "00000099", 0x02), nil
-			case since > 150*time.Second:
+			case since > 150*time.Second && since < 270*time.Second:
 				return time.Second, answerAs(1, "ABB", "00000099", 0x02), nil
 			}
 			return time.Second, answerAs(1, "KAM", "00000001", 0x04), nil
 		}
 		h := newHarness(t, Options{Meters: meters(1, time.Minute), Identities: ids}, ans)
-		h.runUntil(t, 250*time.Second) // reads at 0, 60, 120, 180, 240
+		h.start()
+		h.sleepUntil(250 * time.Second) // reads at 0, 60, 120, 180, 240
 		if got, want := h.meterIDs("1"), []string{"kam_00000001", "kam_00000001", "abb_00000099"}; !slices.Equal(got, want) {
 			t.Errorf("readings: got %q, want %q", got, want)
 		}
@@ -174,9 +176,21 @@ func TestIdentitySwap(t *testing.T) {
 		if m := snap.Meters[0]; m.Meter != "abb_00000099" || !m.Identified || m.Failures != 0 {
 			t.Errorf("snapshot: got %s, identified %v, %d failures; want abb_00000099, identified, 0", m.Meter, m.Identified, m.Failures)
 		}
+		if got, want := ids.byAddress(), []string{"1 abb_00000099", "1 kam_00000001 replaced"}; !slices.Equal(got, want) {
+			t.Errorf("stored identities: got %q, want %q", got, want)
+		}
+
+		h.sleepUntil(370 * time.Second) // the old meter answers at 300 and 360
+		h.stop(t)
+		if got, want := h.meterIDs("1"), []string{"kam_00000001", "kam_00000001", "abb_00000099", "kam_00000001"}; !slices.Equal(got, want) {
+			t.Errorf("readings after the old meter came back: got %q, want %q", got, want)
+		}
+		if got, want := h.avail.of("kam_00000001"), []bool{true, false, true}; !slices.Equal(got, want) {
+			t.Errorf("availability of the old meter: got %v, want %v", got, want)
+		}
 	})
-	if got, want := ids.byAddress(), []string{"1 abb_00000099", "1 kam_00000001 replaced"}; !slices.Equal(got, want) {
-		t.Errorf("stored identities: got %q, want %q", got, want)
+	if got, want := ids.byAddress(), []string{"1 abb_00000099 replaced", "1 kam_00000001"}; !slices.Equal(got, want) {
+		t.Errorf("stored identities at the end: got %q, want %q", got, want)
 	}
 }
 
