@@ -438,8 +438,12 @@ func TestWarnings(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	want := []string{
-		"baudrate", "data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
-		"meters.address", "meters.baudrate", "meters.enabled", "meters.name", "meters.poll_interval",
+		"baudrate",
+		"buses.baudrate", "buses.meters.address", "buses.meters.baudrate", "buses.meters.enabled",
+		"buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
+		"buses.scan_mode", "buses.scan_on_start", "buses.serial_port", "buses.tcp_address",
+		"data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
+		"meters.address", "meters.baudrate", "meters.enabled", "meters.key", "meters.name", "meters.poll_interval",
 		"metrics_port", "mqtt.host", "mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",
 		"scan_mode", "scan_on_start", "serial_port", "tcp_address", "topic_prefix",
