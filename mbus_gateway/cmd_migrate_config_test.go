@@ -43,6 +43,28 @@ func TestMigrateConfig(t *testing.T) {
 	if code, stdout, _ := runConfigCmd(t, cmdValidateConfig, "", out); code != 0 || stdout != out+": ok\n" {
 		t.Errorf("validate-config on the result: got %d, %q", code, stdout)
 	}
+
+	// -o over a world-readable file: the result is a new file only the
+	// owner can read, nothing else is left in the directory.
+	if err := os.Chmod(out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runConfigCmd(t, cmdMigrateConfig, "", "-o", out, old); code != 0 {
+		t.Fatalf("over a 0644 file: got %d, %s", code, stderr)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("over a 0644 file: got mode %v (%v), want 0600: the file holds the broker password", fi.Mode().Perm(), err)
+	}
+	if got, err := os.ReadFile(out); err != nil || string(got) != string(want) {
+		t.Errorf("over a 0644 file: got %q (%v), want %q", got, err, want)
+	}
+	if entries, err := os.ReadDir(filepath.Dir(out)); err != nil || len(entries) != 1 {
+		t.Errorf("got %d entries (%v) in the directory, want only %s", len(entries), err, filepath.Base(out))
+	}
+	// A directory that cannot be written to is an error, not a partial file.
+	if code, _, stderr := runConfigCmd(t, cmdMigrateConfig, "", "-o", filepath.Join(t.TempDir(), "missing", "o.yaml"), old); code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("into a missing directory: got %d, %q; want 1 and a message naming it", code, stderr)
+	}
 }
 
 func TestMigrateConfigStdinAndErrors(t *testing.T) {

@@ -229,6 +229,10 @@ func (b *Bus) checkLine(c *check, prefix string) {
 	switch {
 	case b.SerialPort == "" && b.TCPAddress == "":
 		c.add(prefix+"serial_port", "set %sserial_port (a device such as /dev/ttyUSB0) or %stcp_address (host:port of an M-Bus-to-TCP converter)", prefix, prefix)
+		if prefix == "" {
+			// A buses option that could not be read would have given the bus.
+			(*c)[len(*c)-1].other = "buses"
+		}
 	case b.SerialPort != "" && b.TCPAddress != "":
 		c.add(prefix+"tcp_address", "%sserial_port is set too: give only one of serial_port and tcp_address", prefix)
 	case b.SerialPort != "":
