@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -188,23 +189,34 @@ func at(obj map[string]any, prefix string, keys ...string) src { return src{obj,
 func (m *migration) take(srcs ...src) (any, string, bool) {
 	var val any
 	var path string
-	for _, s := range srcs {
-		for _, k := range s.keys {
-			v, ok := s.obj[k]
-			if !ok || v == nil {
-				continue
-			}
-			p := s.prefix + k
-			m.used[p] = true
-			switch {
-			case path == "":
-				val, path = v, p
-			case fmt.Sprint(v) != fmt.Sprint(val):
-				m.fail(p, "%s is set too, to another value: keep one of them", path)
-			}
+	for p, v := range m.present(srcs) {
+		switch {
+		case path == "":
+			val, path = v, p
+		case fmt.Sprint(v) != fmt.Sprint(val):
+			m.fail(p, "%s is set too, to another value: keep one of them", path)
 		}
 	}
 	return val, path, path != ""
+}
+
+// present yields the path and value of every key of srcs that is present
+// (not null), in order, and marks it used.
+func (m *migration) present(srcs []src) iter.Seq2[string, any] {
+	return func(yield func(string, any) bool) {
+		for _, s := range srcs {
+			for _, k := range s.keys {
+				v, ok := s.obj[k]
+				if !ok || v == nil {
+					continue
+				}
+				m.used[s.prefix+k] = true
+				if !yield(s.prefix+k, v) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (m *migration) str(srcs ...src) (string, string, bool) {
@@ -486,22 +498,14 @@ func (m *migration) health(hl, t map[string]any) {
 // gateway must not silently stop.
 func (m *migration) devices(srcs ...src) {
 	seen := map[string]string{}
-	for _, s := range srcs {
-		for _, k := range s.keys {
-			v, ok := s.obj[k]
-			if !ok || v == nil {
-				continue
-			}
-			path := s.prefix + k
-			m.used[path] = true
-			list, isList := v.([]any)
-			if !isList {
-				m.fail(path, "want a list of meters, got %s", describe(v))
-				continue
-			}
-			for i, e := range list {
-				m.device(index(path, i), e, seen)
-			}
+	for path, v := range m.present(srcs) {
+		list, isList := v.([]any)
+		if !isList {
+			m.fail(path, "want a list of meters, got %s", describe(v))
+			continue
+		}
+		for i, e := range list {
+			m.device(index(path, i), e, seen)
 		}
 	}
 }
