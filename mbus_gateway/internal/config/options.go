@@ -2,8 +2,9 @@
 //
 // Options come from Home Assistant's /data/options.json (the add-on) or from
 // a YAML or JSON file given with --config (standalone); both use the same
-// flat keys. Environment variables with the prefix MBUS_GATEWAY_ override
-// single options. Loading is strict: an unknown key, a value of the wrong
+// flat keys (buses: lists several buses). Viper loads them: the file, the
+// environment variables with the prefix MBUS_GATEWAY_ over it, the
+// defaults of the schema tables (schema.go) under it. Loading is strict: an unknown key, a value of the wrong
 // type or a value out of range is an error that names the option path, and
 // every problem of a file is reported at once.
 //
