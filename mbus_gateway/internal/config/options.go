@@ -4,9 +4,10 @@
 // a YAML or JSON file given with --config (standalone); both use the same
 // flat keys (buses: lists several buses). Viper loads them: the file, the
 // environment variables with the prefix MBUS_GATEWAY_ over it, the
-// defaults of the schema tables (schema.go) under it. Loading is strict: an unknown key, a value of the wrong
-// type or a value out of range is an error that names the option path, and
-// every problem of a file is reported at once.
+// defaults of the schema tables (schema.go) under it. Loading is strict:
+// an unknown key, a value of the wrong type or a value out of range is an
+// error that names the option path, and every problem of a file is
+// reported at once.
 //
 // The package also converts the configuration files of the older Python
 // gateway (see Migrate).
