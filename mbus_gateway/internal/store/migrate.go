@@ -17,6 +17,7 @@ var migrations = []migration{
 	migrateV1,
 	migrateV2,
 	migrateV3,
+	migrateV4,
 }
 
 // migrateV1 is the first schema: outbox, last state per meter, key/value.
@@ -59,8 +60,8 @@ func migrateV2(ctx context.Context, tx *sql.Tx) error {
 	)
 }
 
-// migrateV3 adds the meters' identities (see Identity).
-func migrateV3(ctx context.Context, tx *sql.Tx) error {
+// migrateV4 adds the meters' identities (see reading.Identity).
+func migrateV4(ctx context.Context, tx *sql.Tx) error {
 	return execAll(ctx, tx,
 		`CREATE TABLE meter_identity (
 			meter        TEXT    PRIMARY KEY,
