@@ -146,6 +146,10 @@ type MQTT struct {
 	Password logging.Secret
 	// TLS connects with TLS.
 	TLS bool
+	// CAFile (PEM) is trusted besides the system's authorities; CertFile
+	// and KeyFile (PEM) are a client certificate and its key. Absolute
+	// paths; in the add-on, its config folder is /config.
+	CAFile, CertFile, KeyFile string
 }
 
 // Device gives the transport's device string: the serial path, or
@@ -196,7 +200,10 @@ func (m MQTT) MarshalZerologObject(e *zerolog.Event) {
 		Int("port", m.Port).
 		Str("username", m.Username).
 		Str("password", m.Password.String()).
-		Bool("tls", m.TLS)
+		Bool("tls", m.TLS).
+		Str("ca_file", m.CAFile).
+		Str("cert_file", m.CertFile).
+		Str("key_file", m.KeyFile)
 }
 
 var (
