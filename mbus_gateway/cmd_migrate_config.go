@@ -57,14 +57,14 @@ func cmdMigrateConfig(_ context.Context, args []string, stdin io.Reader, stdout,
 	return 0
 }
 
-// writeOutput writes to path, or to stdout when path is empty. The file
-// holds the broker password, so only its owner may read it.
+// writeOutput writes to path (see config.WriteFile), or to stdout when
+// path is empty.
 func writeOutput(path string, stdout io.Writer, data []byte) error {
 	if path == "" {
 		_, err := stdout.Write(data)
 		return err
 	}
-	return os.WriteFile(path, data, 0o600) //nolint:gosec // G703: -o is the operator's own flag
+	return config.WriteFile(path, data)
 }
 
 // parseInterspersed parses flags that may come before or after the

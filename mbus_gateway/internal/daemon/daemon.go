@@ -98,13 +98,16 @@ func Run(ctx context.Context, o *config.Options, deps Deps) error {
 // database, Run serves the web side at once and builds and runs the rest
 // (parts) as soon as the database opens.
 type daemon struct {
-	deps   Deps
-	opts   *config.Options
-	log    zerolog.Logger
-	level  *levelFilter
-	reg    *prometheus.Registry
-	notify *notifier
-	broker mqtt.Config // without ClientID, which is kept in the store
+	deps Deps
+	opts *config.Options // in effect: reloads change the live ones
+	// initial are the options at the start, which the restart options
+	// keep until the next one.
+	initial config.Options
+	log     zerolog.Logger
+	level   *levelFilter
+	reg     *prometheus.Registry
+	notify  *notifier
+	broker  mqtt.Config // without ClientID, which is kept in the store
 	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
 	maxPages int
 
@@ -143,7 +146,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 	if err != nil {
 		return nil, err
 	}
-	d = &daemon{deps: deps, opts: o, log: log, level: level}
+	d = &daemon{deps: deps, opts: o, initial: *o, log: log, level: level}
 	if d.notify, err = newNotifier(deps.Getenv); err != nil {
 		return nil, err
 	}
@@ -421,7 +424,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	}
 	p.scan = len(meters) == 0 && d.opts.ScanOnStart
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
-	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
+	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
 		return nil, err
 	}
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
@@ -454,7 +457,8 @@ func (d *daemon) close() {
 // and password in the options take precedence over the Supervisor's.
 func resolveBroker(ctx context.Context, o *config.Options) (mqtt.Config, error) {
 	m := o.MQTT
-	cfg := mqtt.Config{Username: m.Username, Password: string(m.Password), TLS: m.TLS}
+	cfg := mqtt.Config{Username: m.Username, Password: string(m.Password), TLS: m.TLS,
+		CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile}
 	host, port := m.Host, m.Port
 	if host == "" {
 		c, err := supervisor.FromEnv()

@@ -53,32 +53,83 @@ var optionChanges = map[string]func(m map[string]any){
 	"meters.poll_interval":   func(m map[string]any) { firstMeter(m)["poll_interval"] = 30 },
 	"meters.baudrate":        func(m map[string]any) { firstMeter(m)["baudrate"] = 2400 },
 	"meters.enabled":         func(m map[string]any) { firstMeter(m)["enabled"] = false },
+	"meters.key":             func(m map[string]any) { firstMeter(m)["key"] = "00112233445566778899aabbccddeeff" },
+	"mqtt.ca_file": func(m map[string]any) {
+		mqttOption(m, "tls", true)
+		mqttOption(m, "ca_file", "/config/ca.pem")
+	},
+	"mqtt.cert_file": func(m map[string]any) {
+		mqttOption(m, "tls", true)
+		mqttOption(m, "cert_file", "/config/client.pem")
+		mqttOption(m, "key_file", "/config/client.key")
+	},
+	"mqtt.key_file": func(m map[string]any) {
+		mqttOption(m, "tls", true)
+		mqttOption(m, "cert_file", "/config/client.pem")
+		mqttOption(m, "key_file", "/config/client.key")
+	},
+	"buses.name": func(m map[string]any) { firstBus(m)["name"] = "cellar" },
+	"buses.serial_port": func(m map[string]any) {
+		delete(firstBus(m), "tcp_address")
+		firstBus(m)["serial_port"] = "/dev/ttyUSB9"
+	},
+	"buses.tcp_address":          func(m map[string]any) { firstBus(m)["tcp_address"] = "127.0.0.1:2" },
+	"buses.baudrate":             func(m map[string]any) { firstBus(m)["baudrate"] = 2400 },
+	"buses.scan_on_start":        func(m map[string]any) { firstBus(m)["scan_on_start"] = false },
+	"buses.scan_mode":            func(m map[string]any) { firstBus(m)["scan_mode"] = "primary" },
+	"buses.meters.address":       func(m map[string]any) { firstBusMeter(m)["address"] = "3" },
+	"buses.meters.name":          func(m map[string]any) { firstBusMeter(m)["name"] = "Other" },
+	"buses.meters.poll_interval": func(m map[string]any) { firstBusMeter(m)["poll_interval"] = 30 },
+	"buses.meters.baudrate":      func(m map[string]any) { firstBusMeter(m)["baudrate"] = 2400 },
+	"buses.meters.enabled":       func(m map[string]any) { firstBusMeter(m)["enabled"] = false },
+	"buses.meters.key":           func(m map[string]any) { firstBusMeter(m)["key"] = "00112233445566778899aabbccddeeff" },
 }
 
 func mqttOption(m map[string]any, key string, v any) { m["mqtt"].(map[string]any)[key] = v }
 
 func firstMeter(m map[string]any) map[string]any { return m["meters"].([]any)[0].(map[string]any) }
 
-// group is the name under which reload reports a change of key: the
-// option itself, or the object or list it is part of.
-func group(key string) string {
-	g, _, _ := strings.Cut(key, ".")
-	return g
+// firstBus turns the single-bus options of m into the buses: form, if they
+// are not yet, and returns the first bus.
+func firstBus(m map[string]any) map[string]any {
+	if _, ok := m["buses"]; !ok {
+		m["buses"] = []any{map[string]any{"name": "bus", "tcp_address": m["tcp_address"], "meters": m["meters"]}}
+		delete(m, "tcp_address")
+		delete(m, "meters")
+	}
+	return m["buses"].([]any)[0].(map[string]any)
+}
+
+func firstBusMeter(m map[string]any) map[string]any {
+	return firstBus(m)["meters"].([]any)[0].(map[string]any)
+}
+
+// listed finds the entries of liveOptions and of restartOptions that
+// stand for key: the key itself, or the object or list it is part of.
+func listed(key string) (live, restart []string) {
+	covers := func(entry string) bool { return key == entry || strings.HasPrefix(key, entry+".") }
+	for _, e := range liveOptions {
+		if covers(e) {
+			live = append(live, e)
+		}
+	}
+	for _, f := range restartOptions {
+		if covers(f.key) {
+			restart = append(restart, f.key)
+		}
+	}
+	return live, restart
 }
 
 // TestReloadKnowsEveryOption: each option of the schema is either put
 // into effect by a reload or reported as needing a restart, never both.
 func TestReloadKnowsEveryOption(t *testing.T) {
-	restart := map[string]bool{}
-	for _, f := range restartOptions {
-		restart[f.key] = true
-	}
 	for _, key := range config.Keys() {
-		live := slices.Contains(liveOptions, group(key))
+		live, restart := listed(key)
 		switch {
-		case live && restart[group(key)]:
-			t.Errorf("option %s: both in liveOptions and in restartOptions", key)
-		case !live && !restart[group(key)]:
+		case len(live)+len(restart) > 1:
+			t.Errorf("option %s: listed more than once: live %q, restart %q", key, live, restart)
+		case len(live)+len(restart) == 0:
 			t.Errorf("option %s: neither in liveOptions nor in restartOptions: decide whether a reload applies it", key)
 		}
 	}
@@ -118,18 +169,27 @@ func TestApplyReportsEveryChange(t *testing.T) {
 		m := optionsMap(t, optionsJSON(t, "127.0.0.1:1", "127.0.0.1:1", dir, nil))
 		change(m)
 		applied, restart := d.apply(t.Context(), p, parseOptions(t, m))
-		want, other, where := restart, applied, "need a restart"
-		if slices.Contains(liveOptions, group(key)) {
+		live, _ := listed(key)
+		// A live option is reported by its first level ("meters: 1
+		// changed"), one that needs a restart by its entry.
+		want, other, where, name := restart, applied, "need a restart", ""
+		if len(live) > 0 {
 			want, other, where = applied, restart, "applied"
+			name, _, _ = strings.Cut(key, ".")
+		} else if _, r := listed(key); len(r) > 0 {
+			name = r[0]
 		}
-		if !slices.ContainsFunc(want, func(s string) bool { return s == group(key) || strings.HasPrefix(s, group(key)+":") }) {
-			t.Errorf("option %s changed: reported %q as %s, want %s among them", key, want, where, group(key))
+		if !slices.ContainsFunc(want, func(s string) bool { return s == name || strings.HasPrefix(s, name+":") }) {
+			t.Errorf("option %s changed: reported %q as %s, want %s among them", key, want, where, name)
 		}
-		if len(other) > 0 && !inherited[key] {
+		// Going from the single-bus options to buses: changes both.
+		formSwitch := strings.HasPrefix(key, "buses.")
+		if len(other) > 0 && !inherited[key] && !formSwitch {
 			t.Errorf("option %s changed: %q reported too", key, other)
 		}
 		// Back to the start for the next option.
-		if applied, restart := d.apply(t.Context(), p, parseOptions(t, base)); len(restart) > 0 || (len(applied) > 0) != (slices.Contains(liveOptions, group(key)) || inherited[key]) {
+		applied, restart = d.apply(t.Context(), p, parseOptions(t, base))
+		if !formSwitch && (len(restart) > 0 || (len(applied) > 0) != (len(live) > 0 || inherited[key])) {
 			t.Errorf("option %s back: applied %q, need restart %q", key, applied, restart)
 		}
 	}

@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // Defaults used by New for zero fields of Options.
 const (
-	DefaultBaud              = 2400
+	DefaultBaud              = transport.DefaultBaud
 	DefaultFailureThreshold  = 3
 	DefaultBreakerBase       = 30 * time.Second
 	DefaultBreakerMaxBackoff = 30 * time.Minute
@@ -35,9 +36,10 @@ const (
 
 // Meter is one meter to poll.
 type Meter struct {
-	// ID is the meter identifier ("kam_06855817") when it is already
-	// known, e.g. from an earlier run; empty means it is learned from the
-	// first answer. It only names the meter until then.
+	// ID names the meter in logs, metrics and the status page until its
+	// identity is known (stored, see IdentityStore, or from its first
+	// good answer); empty derives a name from the address. No topic ever
+	// carries it.
 	ID      string
 	Address mbus.Address
 	// Name is the user's name for the meter, empty if none.
@@ -86,6 +88,13 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
+	// BusName names the bus in the stored identities and in the
+	// identifiers of meters that share their manufacturer and ID with
+	// another (see reading.DistinctID); empty for the only bus.
+	BusName string
+	// Identities keeps the meters' identities across restarts; nil keeps
+	// them for this run only.
+	Identities IdentityStore
 	// BusError classifies an error of the bus as a failure of the bus
 	// itself (true) rather than of one meter; nil means IsBusError.
 	BusError func(error) bool
