@@ -14,10 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/demo"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,23 +22,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // shutdownBudget is the time the Supervisor (and systemd's default
 // TimeoutStopSec is longer) gives the gateway between SIGTERM and SIGKILL.
 const shutdownBudget = 10 * time.Second
-
-// startBus serves the demo bus (meters at primary addresses 1 to 7)
-// without pacing or answer delay on a loopback port and returns its
-// host:port.
-func startBus(t *testing.T) string {
-	t.Helper()
-	setup, err := demo.Setup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	setup.Options = sim.Options{}
-	bus, err := setup.NewBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return simtest.ServeTCP(t, bus)
-}
 
 // testOptions loads options as a file would hold them: set over a base
 // that reads bus, publishes to broker (host:port), keeps its database in
@@ -240,18 +220,4 @@ func (s status) read() int {
 		}
 	}
 	return n
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		<-tick.C
-	}
 }

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/daemon/daemontest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 )
 
 // optionChanges changes each option of config.Keys() in an options file
@@ -222,7 +224,7 @@ func parseOptions(t *testing.T, m map[string]any) *config.Options {
 // running and names what needs a restart.
 func TestReloadOnHUP(t *testing.T) {
 	broker := mosquittotest.Start(t)
-	bus := startBus(t)
+	bus := simtest.ServeDemo(t)
 	dir := t.TempDir()
 	first := testOptions(t, bus, broker.Addr(), dir, nil)
 	var next atomic.Pointer[config.Options]
@@ -237,12 +239,12 @@ func TestReloadOnHUP(t *testing.T) {
 		},
 	})
 	var st status
-	eventually(t, 20*time.Second, "both meters read", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "both meters read", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.read() == 2
 	})
 
 	hup <- nil
-	eventually(t, 10*time.Second, "the failed reload logged", func() bool {
+	daemontest.Eventually(t, 10*time.Second, "the failed reload logged", func() bool {
 		return gw.log.Count("options not reloaded") == 1
 	})
 	next.Store(testOptions(t, bus, broker.Addr(), dir, map[string]any{
@@ -251,7 +253,7 @@ func TestReloadOnHUP(t *testing.T) {
 		"meters":    []map[string]any{{"address": "1", "name": "Heat"}, {"address": "2"}, {"address": "3"}},
 	}))
 	hup <- nil
-	eventually(t, 10*time.Second, "the reload logged", func() bool { return gw.log.Count("options reloaded") == 1 })
+	daemontest.Eventually(t, 10*time.Second, "the reload logged", func() bool { return gw.log.Count("options reloaded") == 1 })
 	line := gw.log.String()[strings.Index(gw.log.String(), "options reloaded"):]
 	line, _, _ = strings.Cut(line, "\n")
 	for _, want := range []string{"log_level", "meters: 1 added", `need_restart=["web_port"]`} {
@@ -259,10 +261,10 @@ func TestReloadOnHUP(t *testing.T) {
 			t.Errorf("log line %q lacks %s", line, want)
 		}
 	}
-	eventually(t, 20*time.Second, "the added meter read", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "the added meter read", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.read() == 3
 	})
-	eventually(t, 20*time.Second, "debug lines logged", func() bool { return gw.log.Count(" DBG ") > 0 })
+	daemontest.Eventually(t, 20*time.Second, "debug lines logged", func() bool { return gw.log.Count(" DBG ") > 0 })
 	if err := gw.stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}

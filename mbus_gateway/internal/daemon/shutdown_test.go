@@ -1,63 +1,19 @@
 package daemon
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/daemon/daemontest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
-
-// notifySocket listens where NOTIFY_SOCKET points and records what the
-// daemon tells systemd.
-type notifySocket struct {
-	path string
-	mu   sync.Mutex
-	msgs []string
-}
-
-func listenNotify(t *testing.T) *notifySocket {
-	t.Helper()
-	n := &notifySocket{path: filepath.Join(t.TempDir(), "notify")}
-	var lc net.ListenConfig
-	conn, err := lc.ListenPacket(context.Background(), "unixgram", n.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 256)
-		for {
-			k, _, err := conn.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			n.mu.Lock()
-			n.msgs = append(n.msgs, string(buf[:k]))
-			n.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = conn.Close()
-		<-done
-	})
-	return n
-}
-
-func (n *notifySocket) messages() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return slices.Clone(n.msgs)
-}
 
 // TestShutdown: when its context ends (SIGTERM), the gateway tells
 // systemd, publishes "offline" (retained), delivers what it read and
@@ -66,34 +22,34 @@ func (n *notifySocket) messages() []string {
 func TestShutdown(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	rec := mosquittotest.Subscribe(t, broker.URL(), "mbus/#")
-	notify := listenNotify(t)
+	notify := daemontest.ListenNotify(t)
 	dataDir := t.TempDir()
 	// One meter read once a minute: read at the start and not again
 	// before the stop, so that the outbox is known to be empty after it.
-	o := testOptions(t, startBus(t), broker.Addr(), dataDir, map[string]any{
+	o := testOptions(t, simtest.ServeDemo(t), broker.Addr(), dataDir, map[string]any{
 		"poll_interval": 60,
 		"meters":        []map[string]any{{"address": "1"}},
 	})
 	gw := startGateway(t, o, Deps{
-		Getenv: env("NOTIFY_SOCKET", notify.path, "WATCHDOG_USEC", "100000"),
+		Getenv: env("NOTIFY_SOCKET", notify.Path, "WATCHDOG_USEC", "100000"),
 	})
 
 	rec.WaitFor("mbus/bridge/state", func(m mosquittotest.Message) bool { return string(m.Payload) == "online" }, 20*time.Second)
 	rec.WaitFor("mbus/kam_06855817/reading", nil, 20*time.Second)
 	var st status
-	eventually(t, 20*time.Second, "the reading acknowledged", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "the reading acknowledged", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.Outbox.Depth != nil && *st.Outbox.Depth == 0
 	})
-	eventually(t, 10*time.Second, "systemd told ready and fed the watchdog", func() bool {
-		m := notify.messages()
+	daemontest.Eventually(t, 10*time.Second, "systemd told ready and fed the watchdog", func() bool {
+		m := notify.Messages()
 		return len(m) > 0 && m[0] == sdReady && slices.Contains(m, sdWatchdog)
 	})
 
 	if err := gw.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	eventually(t, 5*time.Second, "systemd told stopping", func() bool {
-		m := notify.messages()
+	daemontest.Eventually(t, 5*time.Second, "systemd told stopping", func() bool {
+		m := notify.Messages()
 		return m[len(m)-1] == sdStopping
 	})
 	rec.WaitFor("mbus/bridge/state", func(m mosquittotest.Message) bool { return string(m.Payload) == "offline" }, 5*time.Second)

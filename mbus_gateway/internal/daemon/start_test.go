@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/daemon/daemontest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
@@ -29,10 +31,10 @@ func TestStartWaitsForTheDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(blocker, "data")
-	gw := startGateway(t, testOptions(t, startBus(t), broker.Addr(), dataDir, nil), Deps{})
+	gw := startGateway(t, testOptions(t, simtest.ServeDemo(t), broker.Addr(), dataDir, nil), Deps{})
 
 	var h health
-	eventually(t, 20*time.Second, "/health names the database", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "/health names the database", func() bool {
 		return gw.get("health", &h) == http.StatusServiceUnavailable && len(h.Problems) > 0 &&
 			strings.Contains(strings.Join(h.Problems, "\n"), "cannot open the database")
 	})
@@ -64,10 +66,10 @@ func TestStartWaitsForTheDatabase(t *testing.T) {
 	}
 	// The retries wait 1 s, 2 s, 4 s, … : the next one opens it.
 	rec.WaitFor("mbus/bridge/state", func(m mosquittotest.Message) bool { return string(m.Payload) == "online" }, 30*time.Second)
-	eventually(t, 20*time.Second, "/health ok once the database opened", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "/health ok once the database opened", func() bool {
 		return gw.get("health", &h) == http.StatusOK
 	})
-	eventually(t, 20*time.Second, "both meters read", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "both meters read", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.read() == 2
 	})
 	if slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "database") }) {
@@ -88,16 +90,16 @@ func TestStartWaitsForTheDatabase(t *testing.T) {
 func TestStartWithBrokerDown(t *testing.T) {
 	broker := mosquittotest.Start(t)
 	broker.Stop()
-	gw := startGateway(t, testOptions(t, startBus(t), broker.Addr(), t.TempDir(), nil), Deps{})
+	gw := startGateway(t, testOptions(t, simtest.ServeDemo(t), broker.Addr(), t.TempDir(), nil), Deps{})
 
 	var st status
-	eventually(t, 20*time.Second, "both meters read into the outbox", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "both meters read into the outbox", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.read() == 2 && st.Outbox.Depth != nil && *st.Outbox.Depth >= 2
 	})
 	if st.Broker == nil || st.Broker.Connected {
 		t.Errorf("/status broker %+v: want not connected", st.Broker)
 	}
-	eventually(t, 20*time.Second, "/status says why the broker is not connected", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "/status says why the broker is not connected", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.Broker != nil && st.Broker.LastError != ""
 	})
 	var h health
@@ -109,7 +111,7 @@ func TestStartWithBrokerDown(t *testing.T) {
 	// The bridge state is retained: a late subscriber sees it too.
 	rec := mosquittotest.Subscribe(t, broker.URL(), "mbus/#")
 	rec.WaitFor("mbus/bridge/state", func(m mosquittotest.Message) bool { return string(m.Payload) == "online" }, 30*time.Second)
-	eventually(t, 30*time.Second, "the outbox delivered", func() bool {
+	daemontest.Eventually(t, 30*time.Second, "the outbox delivered", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.Outbox.Depth != nil && *st.Outbox.Depth == 0
 	})
 	if err := gw.stop(); err != nil {
@@ -155,13 +157,13 @@ func TestRunSetupErrors(t *testing.T) {
 // a conflict.
 func TestAddedMeterSurvivesRestart(t *testing.T) {
 	broker := mosquittotest.Start(t)
-	bus := startBus(t)
+	bus := simtest.ServeDemo(t)
 	dataDir := t.TempDir()
 	o := testOptions(t, bus, broker.Addr(), dataDir, nil)
 
 	gw := startGateway(t, o, Deps{})
 	var st status
-	eventually(t, 20*time.Second, "the configured meters read", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "the configured meters read", func() bool {
 		return gw.get("status", &st) == http.StatusOK && st.read() == 2
 	})
 	if code := gw.post("meters", map[string]string{"address": "5", "name": "Added"}, nil); code != http.StatusCreated {
@@ -190,7 +192,7 @@ func TestAddedMeterSurvivesRestart(t *testing.T) {
 	}
 
 	again := startGateway(t, o, Deps{})
-	eventually(t, 20*time.Second, "three meters read after the restart", func() bool {
+	daemontest.Eventually(t, 20*time.Second, "three meters read after the restart", func() bool {
 		return again.get("status", &st) == http.StatusOK && st.read() == 3
 	})
 	if !slices.ContainsFunc(st.Meters, func(m meterStatus) bool { return m.Address == "5" && m.Name == "Added" }) {
