@@ -124,7 +124,10 @@ var bcdPair = func() (t [256]int8) {
 	return t
 }()
 
-const hexUpper = "0123456789ABCDEF"
+const (
+	hexUpper = "0123456789ABCDEF"
+	hexLower = "0123456789abcdef"
+)
 
 // appendBCDText appends BCD digits as printed, most significant first,
 // with A-F in upper case and a leading F shown as '-'. Meter displays

@@ -101,6 +101,7 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 	if err != nil {
 		return t, frameErr(dataOff+len(f.Data), err)
 	}
+	r.mfr = t.Header.Manufacturer
 	r.decodeRecords(t, n, end)
 	return t, recErr
 }

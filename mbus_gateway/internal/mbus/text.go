@@ -1,6 +1,8 @@
 package mbus
 
 import (
+	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,15 +26,14 @@ type telegramText struct {
 	keyArr  [128]keySlot
 	nkeys   int
 	bigKeys []keySlot
+	// clashes is set when two records got the same key.
+	clashes bool
 }
 
 // keySlot is one entry of the key set.
 type keySlot struct {
 	rec  int32  // index of the record with the key, plus one; 0 is free
 	hash uint32 // hash of the key
-	// next is the next "_<n>" to try when the key clashes again, so that
-	// many records with one key are numbered in linear time.
-	next uint32
 }
 
 // prepare sizes the buffer for a telegram of n records and length
@@ -51,6 +52,7 @@ func (t *telegramText) initKeys(n int) {
 		size *= 2
 	}
 	t.nkeys = size
+	t.clashes = false
 	if size > len(t.keyArr) {
 		t.bigKeys = make([]keySlot, size)
 	}
@@ -88,32 +90,29 @@ func (t *telegramText) keepOr(b []byte, s string) string {
 }
 
 // setKey gives recs[i] its key; qual is what VIFEs add to the key but not
-// to the quantity, qhash is keyHash of the quantity. The rule, stable for
-// a meter model because it depends only on the record layout:
+// to the quantity, qhash is keyHash of the quantity. The key depends only
+// on what the record says, never on where it stands:
 //
 //	key = quantity
-//	    + VIFE qualifiers            e.g. "_forward", "_l1", "_future"
+//	    + VIFE qualifiers            e.g. "_forward", "_l1", "_x01"
 //	    + "_max" | "_min" | "_err"   for maximum, minimum, value during error
 //	    + "_s<n>"                    for storage number n > 0
 //	    + "_t<n>"                    for tariff n > 0
 //	    + "_u<n>"                    for subunit n > 0
-//	    + "_2", "_3", …              when an earlier record has the same key
 //
-// Quantities contain only [a-z0-9_], so keys do too.
-func (t *telegramText) setKey(recs []Record, i int, qual []string, qhash uint64) {
+// When another record has the same key, resolveClashes tells them apart
+// once all records have keys. Quantities contain only [a-z0-9_], so keys
+// do too.
+func (t *telegramText) setKey(recs []Record, i int, qual []byte, qhash uint64) {
 	r := &recs[i]
 	if len(qual) == 0 && r.Function == FuncInstantaneous && r.Storage == 0 && r.Tariff == 0 && r.Subunit == 0 {
-		// Most records: the key is the quantity itself, if it is free.
-		if slot, h := findKey(t, recs, qhash, r.Quantity); slot.rec == 0 {
-			r.Key = r.Quantity
-			*slot = keySlot{rec: int32(i) + 1, hash: h}
-			return
-		}
+		// Most records: the key is the quantity itself.
+		r.Key = r.Quantity
+		t.claim(recs, i, qhash, r.Quantity)
+		return
 	}
 	k := append(t.buf(), r.Quantity...)
-	for _, q := range qual {
-		k = append(k, q...)
-	}
+	k = append(k, qual...)
 	switch r.Function {
 	case FuncMaximum:
 		k = append(k, "_max"...)
@@ -131,21 +130,84 @@ func (t *telegramText) setKey(recs []Record, i int, qual []string, qhash uint64)
 	if r.Subunit > 0 {
 		k = appendUint(append(k, "_u"...), uint64(r.Subunit))
 	}
-	base, kh := len(k), keyHash(qhash, k[len(r.Quantity):])
-	slot, h := findKey(t, recs, kh, k)
-	if slot.rec != 0 {
-		clash := slot
-		n := max(2, clash.next) // resume after the last clash of this key
-		for ; ; n++ {
-			k = appendUint(append(k[:base], '_'), uint64(n))
-			if slot, h = findKey(t, recs, keyHash(kh, k[base:]), k); slot.rec == 0 {
+	r.Key = t.keepOr(k, r.Quantity)
+	t.claim(recs, i, keyHash(qhash, k[len(r.Quantity):]), r.Key)
+}
+
+// claim enters recs[i].Key, whose keyHash is kh, into the key set, or
+// notes a clash when an earlier record has the key.
+func (t *telegramText) claim(recs []Record, i int, kh uint64, k string) {
+	if slot, h := findKey(t, recs, kh, k); slot.rec == 0 {
+		*slot = keySlot{rec: int32(i) + 1, hash: h}
+	} else {
+		t.clashes = true
+	}
+}
+
+// finishKeys makes the keys unique once every record has its key.
+func (t *telegramText) finishKeys(recs []Record) {
+	if t.clashes {
+		resolveClashes(recs)
+	}
+}
+
+// resolveClashes tells apart records that got the same key, without
+// looking at where they stand: of records that differ in their DIF…VIFE
+// bytes, those with the lowest bytes keep the key and the others add
+// "_r" and their bytes in hex. Only records alike byte for byte, which
+// nothing else tells apart, are numbered "_2", "_3", … in telegram order.
+func resolveClashes(recs []Record) {
+	groups := make(map[string][]int, len(recs))
+	for i := range recs {
+		groups[recs[i].Key] = append(groups[recs[i].Key], i)
+	}
+	used := make(map[string]bool, len(recs))
+	for k := range groups {
+		used[k] = true
+	}
+	for i := range recs {
+		base := recs[i].Key
+		g := groups[base]
+		if len(g) < 2 {
+			continue // unique, or done
+		}
+		delete(groups, base)
+		slices.SortStableFunc(g, func(a, b int) int { return compareLayout(&recs[a], &recs[b]) })
+		for n, j := range g {
+			r := &recs[j]
+			if n > 0 && compareLayout(r, &recs[g[0]]) != 0 {
+				k := base + "_r" + hex.EncodeToString([]byte(r.DIF)) + hex.EncodeToString([]byte(r.VIF))
+				r.Key = uniqueKey(used, k)
+				continue
+			}
+			if n > 0 {
+				r.Key = uniqueKey(used, base)
+			}
+		}
+	}
+}
+
+// compareLayout orders records by their VIF and then DIF bytes.
+func compareLayout(a, b *Record) int {
+	if c := strings.Compare(string(a.VIF), string(b.VIF)); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.DIF), string(b.DIF))
+}
+
+// uniqueKey returns k if no record has it yet, else the first free
+// k_2, k_3, …, and marks the result as used.
+func uniqueKey(used map[string]bool, k string) string {
+	if used[k] {
+		for n := 2; ; n++ {
+			if c := k + "_" + strconv.Itoa(n); !used[c] {
+				k = c
 				break
 			}
 		}
-		clash.next = n + 1
 	}
-	r.Key = t.keepOr(k, r.Quantity)
-	*slot = keySlot{rec: int32(i) + 1, hash: h}
+	used[k] = true
+	return k
 }
 
 // appendUint appends n in decimal; single digits, by far the most common
@@ -195,4 +257,5 @@ func (t *telegramText) assignKeys(recs []Record) {
 	for i := range recs {
 		t.setKey(recs, i, nil, keyHash(keyHashStart, recs[i].Quantity))
 	}
+	t.finishKeys(recs)
 }
