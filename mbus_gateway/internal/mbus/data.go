@@ -208,13 +208,20 @@ func decodeDateG(b []byte) (time.Time, bool) {
 	return dateTime(y, m, d, 0, 0, 0), true
 }
 
-// decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year.
+// decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year
+// with its hundred-year bits (bits 13-14; summer time, bit 15, is read by
+// decodeDate).
 func decodeDateTimeF(b []byte) (time.Time, bool) {
 	if b[0]&0x80 != 0 {
 		return time.Time{}, false
 	}
 	mi, h := int(b[0]&0x3F), int(b[1]&0x1F)
 	d, m, y := int(b[2]&0x1F), int(b[3]&0x0F), year(b[2], b[3])
+	if hy := int(b[1] >> 5 & 0x03); hy > 0 {
+		// A century is given: 1900 + 100 × hundred years + year. Without
+		// one, year keeps to the two-digit rule (00-80 are 20xx).
+		y = 1900 + 100*hy + y%100
+	}
 	if mi > 59 || h > 23 || !validDate(y, m, d) {
 		return time.Time{}, false
 	}
@@ -258,6 +265,11 @@ func decodeDate(b []byte) Value {
 		kind = KindTime
 	case 4:
 		t, ok = decodeDateTimeF(b)
+		if ok {
+			v := TimeValue(kind, t)
+			v.SummerTime = b[1]&0x80 != 0
+			return v
+		}
 	case 6:
 		t, ok = decodeDateTimeI(b)
 	}

@@ -34,6 +34,8 @@ type recordReader struct {
 	txt telegramText
 	// plain is the vifInfo of the last plain-text VIF (refPlainText).
 	plain vifInfo
+	// profiles lists the compact profile records, nil for none.
+	profiles []pendingProfile
 	// mfr is the manufacturer of the header ("ABB"), empty without one;
 	// some name their manufacturer specific VIFEs (mfrExtQual).
 	mfr string
@@ -98,8 +100,14 @@ func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
 		}
 		qh := r.decodeRecord(&recs[k], &v, l)
 		r.txt.setKey(recs, k, v.qual[:v.nqual], qh)
+		if v.profile != 0 && recs[k].Value.Kind == KindBytes {
+			r.profiles = append(r.profiles, pendingProfile{rec: k, kind: v.profile, scale: v.scaling()})
+		}
 	}
 	r.txt.finishKeys(recs)
+	if r.profiles != nil {
+		expandProfiles(recs, r.profiles)
+	}
 	if end < len(r.b) && (r.b[end] == difManufacturer || r.b[end] == difMoreFollow) {
 		t.MoreRecordsFollow = r.b[end] == difMoreFollow
 		if end+1 < len(r.b) {
@@ -233,6 +241,7 @@ const (
 	refFB                           // extFBVIF
 	refReserved                     // reservedVIF
 	refPlainText                    // recordReader.plain
+	refFDFD                         // extFDFDVIF
 )
 
 // reservedVIF describes VIF 0x7B and 0x7D without the extension bit:
@@ -251,6 +260,8 @@ func (r *recordReader) info(ref vifRef) *vifInfo {
 		return &extFBVIF[ref&0x7F]
 	case refReserved:
 		return &reservedVIF
+	case refFDFD:
+		return &extFDFDVIF[ref&0x7F]
 	}
 	return &r.plain
 }
@@ -368,10 +379,16 @@ func (r *recordReader) decodeVIB(vib []byte, v *vibState) *vifInfo {
 			break
 		}
 		ref = refFD | vifRef(vib[1]&0x7F)
-		if vif&0x7F == vifExtFB {
-			ref = refFB | vifRef(vib[1]&0x7F)
-		}
 		k = 2
+		switch {
+		case vif&0x7F == vifExtFB:
+			ref = refFB | vifRef(vib[1]&0x7F)
+		case vib[1] == vifExtBit|vifExtFD && len(vib) > 2:
+			// VIFE 0xFD after VIF 0xFD: the next VIFE is from the
+			// second level of table 14.
+			ref = refFDFD | vifRef(vib[2]&0x7F)
+			k = 3
+		}
 	case vifPlainText:
 		n := int(vib[1])
 		unit := r.txt.keep(appendPrintable(r.txt.buf(), vib[2:2+n], true))
@@ -555,9 +572,14 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 	rec.Error = RecordError(v.errCode)
 
 	val := &rec.Value
-	if coding == DataVar {
+	switch {
+	case coding == DataVar && v.profile != 0:
+		// A compact profile: expandProfiles decodes it once every
+		// record, with the base time and value, is known.
+		val.Kind, val.Text = KindBytes, r.s[l.data:l.end]
+	case coding == DataVar:
 		r.varValue(val, lvar, l)
-	} else {
+	default:
 		r.fixedValue(val, v, coding, r.b[l.data:l.end:l.end])
 	}
 	switch val.Kind {
@@ -568,6 +590,10 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 	case KindNone, KindText:
 		// The unit still describes the record: the register exists with
 		// no value, or the text is error digits or plain text.
+	case KindBytes:
+		if v.profile == 0 {
+			return qhash
+		}
 	default:
 		return qhash // dates and bytes have no unit
 	}
@@ -613,7 +639,7 @@ func (r *recordReader) fixedValue(val *Value, v *vibState, coding byte, data []b
 	// Integers, or dates where the VIB says so.
 	if v.date && !v.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
 		if d := decodeDate(data); d.Kind != KindNone {
-			val.Kind, val.Num = d.Kind, d.Num
+			val.Kind, val.Num, val.SummerTime = d.Kind, d.Num, d.SummerTime
 		}
 		return
 	}
@@ -632,13 +658,7 @@ func (r *recordReader) bcdValue(val *Value, data []byte) {
 }
 
 // scale turns a raw number into the record's unit.
-func (v *vibState) scale(raw float64) float64 {
-	x := scaleExp(raw+v.offset, int(v.exp+int8(v.extraExp)))
-	if v.factor != 0 {
-		x *= v.factor
-	}
-	return x
-}
+func (v *vibState) scale(raw float64) float64 { return v.scaling().apply(raw, false) }
 
 // varValue decodes the variable length data field at l by its LVAR byte
 // into the zero Value val.

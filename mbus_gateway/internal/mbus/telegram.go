@@ -1,6 +1,7 @@
 package mbus
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,12 @@ type Telegram struct {
 	// AppError is the error code of a CI 0x70 application error report,
 	// -1 when the telegram is not an error report. AppErrorName names it.
 	AppError int
+	// Alarm is the report of an alarm telegram (CI 0x71, 0x74, 0x75),
+	// nil for other telegrams.
+	Alarm *AlarmReport
+	// SecurityMode is the security mode of an encrypted telegram (5 or
+	// 7), 0 for plaintext.
+	SecurityMode byte
 }
 
 // ErrUnsupportedCI reports a CI field the decoder does not handle.
@@ -33,7 +40,11 @@ const dataOff = 7
 // ParseTelegram decodes a complete RSP_UD frame and its application layer.
 // When some records cannot be decoded, the telegram holds every record
 // before the problem and the error says where decoding stopped.
-func ParseTelegram(b []byte) (*Telegram, error) {
+func ParseTelegram(b []byte) (*Telegram, error) { return ParseTelegramKey(b, nil) }
+
+// ParseTelegramKey is ParseTelegram with the key of an encrypted meter
+// (see DecodeTelegramKey).
+func ParseTelegramKey(b, key []byte) (*Telegram, error) {
 	f, n, err := DecodeFrame(b)
 	if err != nil {
 		return nil, err
@@ -41,7 +52,7 @@ func ParseTelegram(b []byte) (*Telegram, error) {
 	if n != len(b) {
 		return nil, frameErr(n, fmt.Errorf("%d bytes after the frame", len(b)-n))
 	}
-	return DecodeTelegram(f)
+	return DecodeTelegramKey(f, key)
 }
 
 // DecodeTelegram decodes the application layer of a long or control
@@ -52,7 +63,14 @@ func ParseTelegram(b []byte) (*Telegram, error) {
 // When a record cannot be decoded, the telegram holds every record before
 // it and the error is a *FrameError whose offset counts from the start
 // of the frame.
-func DecodeTelegram(f Frame) (*Telegram, error) {
+func DecodeTelegram(f Frame) (*Telegram, error) { return DecodeTelegramKey(f, nil) }
+
+// DecodeTelegramKey is DecodeTelegram for a meter whose telegrams may be
+// encrypted: a payload in security mode 5 is decrypted with key (16
+// bytes, AES-128). An encrypted payload is never read as plaintext:
+// without a key, or in mode 7, the telegram holds the header only and
+// the error wraps ErrKeyNeeded; with the wrong key, ErrDecrypt.
+func DecodeTelegramKey(f Frame, key []byte) (*Telegram, error) {
 	if f.Type != FrameLong && f.Type != FrameControl {
 		return nil, fmt.Errorf("mbus: %v frame has no application layer", f.Type)
 	}
@@ -78,12 +96,19 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 			t.AppError = int(f.Data[0])
 		}
 		return t, nil
+	case CIAlarm, CIAlarmShort, CIAlarmLong:
+		return t, decodeAlarm(t, f, txt)
 	default:
 		return t, frameErr(6, fmt.Errorf("0x%02X: %w", f.CI, ErrUnsupportedCI))
 	}
 	var body []byte
 	if len(f.Data) > hdrLen {
 		body = f.Data[hdrLen:]
+	}
+	if hdrLen > 0 && len(f.Data) >= hdrLen {
+		if body, err = decrypted(t, f, hdrLen, body, key, txt); err != nil {
+			return t, err
+		}
 	}
 	r.b, r.base, r.msbFirst = body, dataOff+hdrLen, f.CI == CIRespVarLong2
 	n, end, recErr := r.scan()
@@ -104,6 +129,41 @@ func DecodeTelegram(f Frame) (*Telegram, error) {
 	r.mfr = t.Header.Manufacturer
 	r.decodeRecords(t, n, end)
 	return t, recErr
+}
+
+// decrypted returns body, decrypted when the header announces security
+// mode 5 or 7 (see DecodeTelegramKey). For an encrypted payload it fills
+// in t.Header and t.SecurityMode.
+func decrypted(t *Telegram, f Frame, hdrLen int, body, key []byte, txt *telegramText) ([]byte, error) {
+	var sig uint16
+	if hdrLen == longHeaderLen {
+		sig = binary.LittleEndian.Uint16(f.Data[10:12])
+	} else {
+		sig = binary.LittleEndian.Uint16(f.Data[2:4])
+	}
+	h := Header{Signature: sig}
+	mode := h.SecurityMode()
+	if mode != SecurityModeAESCBC && mode != SecurityModeAESCBCEphem {
+		return body, nil
+	}
+	t.SecurityMode = mode
+	if hdrLen == longHeaderLen {
+		if err := decodeLongHeader(&t.Header, f.Data, txt); err != nil {
+			return nil, frameErr(dataOff, err)
+		}
+	} else {
+		t.Header, _ = decodeShortHeader(f.Data)
+		if mode == SecurityModeAESCBC && len(key) > 0 {
+			// The IV needs the meter's address, which a short header lacks.
+			return nil, frameErr(dataOff, fmt.Errorf("security mode 5 with a short header: %w", ErrKeyNeeded))
+		}
+	}
+	plain, err := decryptBody(&t.Header, f.Data[:hdrLen], body, key)
+	if err != nil {
+		return nil, frameErr(dataOff+hdrLen, err)
+	}
+	t.Header = Header{} // decoded again with the records
+	return plain, nil
 }
 
 // Application error codes of CI 0x70 (EN 13757-3:2018, table 10).
@@ -143,17 +203,22 @@ type telegramJSON struct {
 	MoreRecordsFollow bool          `json:"more_records_follow"`
 	ManufacturerData  HexBytes      `json:"manufacturer_data,omitempty"`
 	AppError          *appErrorJSON `json:"app_error,omitempty"`
+	Alarm             *AlarmReport  `json:"alarm,omitempty"`
+	SecurityMode      byte          `json:"security_mode,omitempty"`
 }
 
 // MarshalJSON writes header, records (never null) and
-// more_records_follow; manufacturer data (hex) and an application error
-// report appear only when present.
+// more_records_follow; manufacturer data (hex), an application error
+// report, an alarm report and the security mode of a decrypted telegram
+// appear only when present.
 func (t *Telegram) MarshalJSON() ([]byte, error) {
 	j := telegramJSON{
 		Header:            t.Header,
 		Records:           t.Records,
 		MoreRecordsFollow: t.MoreRecordsFollow,
 		ManufacturerData:  t.ManufacturerData,
+		Alarm:             t.Alarm,
+		SecurityMode:      t.SecurityMode,
 	}
 	if j.Records == nil {
 		j.Records = []Record{}

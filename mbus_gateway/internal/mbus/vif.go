@@ -165,6 +165,22 @@ func buildExtFD() [128]vifInfo {
 	return t
 }
 
+// extFDFDVIF is the second level of the first extension table, after
+// VIF 0xFD and VIFE 0xFD (EN 13757-3:2018, table 14), indexed by the
+// next VIFE without its extension bit.
+var extFDFDVIF = buildExtFDFD()
+
+func buildExtFDFD() [128]vifInfo {
+	var t [128]vifInfo
+	for i := range t {
+		t[i] = vifInfo{quantity: "reserved"}
+	}
+	t[0x01] = vifInfo{quantity: "currently_selected_application"}
+	t[0x02] = vifInfo{quantity: "remaining_battery_life", unit: "month"}
+	withHashes(t[:])
+	return t
+}
+
 // extFBVIF is the second extension table, after VIF 0xFB (EN 13757-3:2018,
 // table 13), indexed by the VIFE without its extension bit.
 var extFBVIF = buildExtFB()
@@ -359,8 +375,9 @@ func mfrExtQual(mfr string, ext []byte) (string, bool) {
 		if len(ext) == 1 && ext[0] <= 3 {
 			return phaseQual[ext[0]], true
 		}
-	case "EMU":
-		// EMU Professional: 0x01-0x03 phases L1-L3 (the total has no VIFE).
+	case "EMU", "SEC":
+		// EMU Professional, Schneider Electric iEM3000: 0x01-0x03 phases
+		// L1-L3 (the total has no VIFE).
 		if len(ext) == 1 && ext[0] >= 1 && ext[0] <= 3 {
 			return phaseQual[ext[0]], true
 		}
