@@ -304,7 +304,7 @@ func (v *vibState) addSuffix(s string) {
 
 // addQual adds s to the key qualifiers. Qualifiers beyond the buffer are
 // cut off; records whose keys then clash are told apart by their bytes
-// (see telegramText.resolveClashes).
+// (see telegramText.finishKeys).
 func (v *vibState) addQual(s string) {
 	v.nqual += copy(v.qual[v.nqual:], s)
 }

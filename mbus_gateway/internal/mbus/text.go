@@ -26,8 +26,8 @@ type telegramText struct {
 	keyArr  [128]keySlot
 	nkeys   int
 	bigKeys []keySlot
-	// clashes is set when two records got the same key.
-	clashes bool
+	// clashes lists the records whose key an earlier record has.
+	clashes []int32
 }
 
 // keySlot is one entry of the key set.
@@ -52,7 +52,7 @@ func (t *telegramText) initKeys(n int) {
 		size *= 2
 	}
 	t.nkeys = size
-	t.clashes = false
+	t.clashes = t.clashes[:0]
 	if size > len(t.keyArr) {
 		t.bigKeys = make([]keySlot, size)
 	}
@@ -100,7 +100,7 @@ func (t *telegramText) keepOr(b []byte, s string) string {
 //	    + "_t<n>"                    for tariff n > 0
 //	    + "_u<n>"                    for subunit n > 0
 //
-// When another record has the same key, resolveClashes tells them apart
+// When another record has the same key, finishKeys tells them apart
 // once all records have keys. Quantities contain only [a-z0-9_], so keys
 // do too.
 func (t *telegramText) setKey(recs []Record, i int, qual []byte, qhash uint64) {
@@ -140,51 +140,64 @@ func (t *telegramText) claim(recs []Record, i int, kh uint64, k string) {
 	if slot, h := findKey(t, recs, kh, k); slot.rec == 0 {
 		*slot = keySlot{rec: int32(i) + 1, hash: h}
 	} else {
-		t.clashes = true
+		t.clashes = append(t.clashes, int32(i))
 	}
 }
 
-// finishKeys makes the keys unique once every record has its key.
+// finishKeys makes the keys unique once every record has its key,
+// without looking at where records stand: of records with the same key
+// that differ in their DIF…VIFE bytes, those with the lowest bytes keep
+// the key and the others add "_r" and their bytes in hex. Only records
+// alike byte for byte, which nothing else tells apart, are numbered
+// "_2", "_3", … in telegram order.
 func (t *telegramText) finishKeys(recs []Record) {
-	if t.clashes {
-		resolveClashes(recs)
+	if len(t.clashes) == 0 {
+		return
 	}
-}
-
-// resolveClashes tells apart records that got the same key, without
-// looking at where they stand: of records that differ in their DIF…VIFE
-// bytes, those with the lowest bytes keep the key and the others add
-// "_r" and their bytes in hex. Only records alike byte for byte, which
-// nothing else tells apart, are numbered "_2", "_3", … in telegram order.
-func resolveClashes(recs []Record) {
-	groups := make(map[string][]int, len(recs))
-	for i := range recs {
-		groups[recs[i].Key] = append(groups[recs[i].Key], i)
+	// The clashing records and the records that hold their keys.
+	group := t.clashes
+	for _, i := range t.clashes {
+		slot, _ := findKey(t, recs, keyHash(keyHashStart, recs[i].Key), recs[i].Key)
+		group = append(group, slot.rec-1)
 	}
-	used := make(map[string]bool, len(recs))
-	for k := range groups {
-		used[k] = true
-	}
-	for i := range recs {
-		base := recs[i].Key
-		g := groups[base]
-		if len(g) < 2 {
-			continue // unique, or done
+	slices.SortFunc(group, func(a, b int32) int {
+		if c := strings.Compare(recs[a].Key, recs[b].Key); c != 0 {
+			return c
 		}
-		delete(groups, base)
-		slices.SortStableFunc(g, func(a, b int) int { return compareLayout(&recs[a], &recs[b]) })
-		for n, j := range g {
-			r := &recs[j]
-			if n > 0 && compareLayout(r, &recs[g[0]]) != 0 {
-				k := base + "_r" + hex.EncodeToString([]byte(r.DIF)) + hex.EncodeToString([]byte(r.VIF))
-				r.Key = uniqueKey(used, k)
-				continue
-			}
-			if n > 0 {
-				r.Key = uniqueKey(used, base)
-			}
+		if c := compareLayout(&recs[a], &recs[b]); c != 0 {
+			return c
 		}
+		return int(a - b)
+	})
+	group = slices.Compact(group)
+	for n := 0; n < len(group); {
+		base := recs[group[n]].Key
+		end := n + 1
+		for end < len(group) && recs[group[end]].Key == base {
+			end++
+		}
+		// The lowest bytes keep the key.
+		slot, _ := findKey(t, recs, keyHash(keyHashStart, base), base)
+		slot.rec = group[n] + 1
+		stem := base
+		for k := n + 1; k < end; k++ {
+			r, prev := &recs[group[k]], &recs[group[k-1]]
+			if compareLayout(r, prev) != 0 {
+				b := append(t.buf(), base...)
+				b = append(b, "_r"...)
+				b = hex.AppendEncode(b, []byte(r.DIF))
+				b = hex.AppendEncode(b, []byte(r.VIF))
+				stem = t.keep(b)
+				if t.free(recs, stem) {
+					t.claimNew(recs, group[k], stem)
+					continue
+				}
+			}
+			t.claimNew(recs, group[k], t.numbered(recs, stem))
+		}
+		n = end
 	}
+	t.clashes = group[:0]
 }
 
 // compareLayout orders records by their VIF and then DIF bytes.
@@ -195,19 +208,27 @@ func compareLayout(a, b *Record) int {
 	return strings.Compare(string(a.DIF), string(b.DIF))
 }
 
-// uniqueKey returns k if no record has it yet, else the first free
-// k_2, k_3, …, and marks the result as used.
-func uniqueKey(used map[string]bool, k string) string {
-	if used[k] {
-		for n := 2; ; n++ {
-			if c := k + "_" + strconv.Itoa(n); !used[c] {
-				k = c
-				break
-			}
+// free reports whether no record holds key k.
+func (t *telegramText) free(recs []Record, k string) bool {
+	slot, _ := findKey(t, recs, keyHash(keyHashStart, k), k)
+	return slot.rec == 0
+}
+
+// numbered returns the first free stem_2, stem_3, ….
+func (t *telegramText) numbered(recs []Record, stem string) string {
+	for n := uint64(2); ; n++ {
+		b := appendUint(append(append(t.buf(), stem...), '_'), n)
+		if slot, _ := findKey(t, recs, keyHash(keyHashStart, b), b); slot.rec == 0 {
+			return t.keep(b)
 		}
 	}
-	used[k] = true
-	return k
+}
+
+// claimNew gives recs[i] the free key k.
+func (t *telegramText) claimNew(recs []Record, i int32, k string) {
+	recs[i].Key = k
+	slot, h := findKey(t, recs, keyHash(keyHashStart, k), k)
+	*slot = keySlot{rec: i + 1, hash: h}
 }
 
 // appendUint appends n in decimal; single digits, by far the most common
