@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -289,6 +290,33 @@ func TestDateTimeFBits(t *testing.T) {
 		r := record(t, tg, tt.key)
 		if r.Value.String() != tt.want || r.Value.SummerTime != tt.summer {
 			t.Errorf("%s: %v summer %v, want %s summer %v", tt.key, r.Value, r.Value.SummerTime, tt.want, tt.summer)
+		}
+	}
+}
+
+// TestProfileJSONRoundTrip checks that a profile value reads back from
+// its JSON (the outbox and the reading topic carry records as JSON).
+func TestProfileJSONRoundTrip(t *testing.T) {
+	tg, err := ParseTelegram(handMadeFrames(t)["profile_registers"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, tg, "energy_register_profile_s32_t1")
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Record
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	got, want := back.Value.Profile(), r.Value.Profile()
+	if len(got) != 2 || len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("point %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mbus
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -68,14 +69,10 @@ type Value struct {
 	// and KindTime, the Unix seconds of the meter's local wall clock
 	// read as UTC (a time of day lies on 0000-01-01).
 	Num float64
-	// Text is the text of KindText and the raw bytes of KindBytes.
+	// Text is the text of KindText, the raw bytes of KindBytes and the
+	// packed points of KindProfile (see ProfileValue).
 	Text string
-	// prof holds the points of KindProfile (a pointer keeps Value small).
-	prof *profile
 }
-
-// profile is the series of a KindProfile value.
-type profile struct{ points []ProfilePoint }
 
 // ProfilePoint is one value of a compact profile (EN 13757-3:2018,
 // annex F): the storage number it stands for, its time (when the
@@ -93,18 +90,59 @@ type ProfilePoint struct {
 	Invalid bool
 }
 
-// ProfileValue returns a KindProfile Value holding points.
+// packedPointLen is the size of one packed ProfilePoint: storage, Unix
+// seconds and value bits (8 bytes each), then a flag byte.
+const packedPointLen = 25
+
+// Flags of a packed ProfilePoint.
+const (
+	pointHasTime = 1 << iota
+	pointDateOnly
+	pointInvalid
+)
+
+// ProfileValue returns a KindProfile Value holding points. They are
+// packed into Text, which keeps every Value (and so every Record) small.
 func ProfileValue(points []ProfilePoint) Value {
-	return Value{Kind: KindProfile, prof: &profile{points: points}}
+	b := make([]byte, 0, len(points)*packedPointLen)
+	for _, p := range points {
+		var flags byte
+		var secs int64
+		if !p.Time.IsZero() {
+			flags, secs = pointHasTime, p.Time.Unix()
+		}
+		if p.DateOnly {
+			flags |= pointDateOnly
+		}
+		if p.Invalid {
+			flags |= pointInvalid
+		}
+		b = binary.LittleEndian.AppendUint64(b, p.Storage)
+		b = binary.LittleEndian.AppendUint64(b, uint64(secs))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Value))
+		b = append(b, flags)
+	}
+	return Value{Kind: KindProfile, Text: string(b)}
 }
 
 // Profile returns the points of a KindProfile value, nil for other kinds.
-// The slice is shared: do not change it.
 func (v Value) Profile() []ProfilePoint {
-	if v.Kind != KindProfile || v.prof == nil {
+	if v.Kind != KindProfile {
 		return nil
 	}
-	return v.prof.points
+	points := make([]ProfilePoint, len(v.Text)/packedPointLen)
+	for i := range points {
+		b := v.Text[i*packedPointLen : (i+1)*packedPointLen]
+		flags := b[24]
+		p := &points[i]
+		p.Storage = binary.LittleEndian.Uint64([]byte(b[0:8]))
+		if flags&pointHasTime != 0 {
+			p.Time = time.Unix(int64(binary.LittleEndian.Uint64([]byte(b[8:16]))), 0).UTC()
+		}
+		p.Value = math.Float64frombits(binary.LittleEndian.Uint64([]byte(b[16:24])))
+		p.DateOnly, p.Invalid = flags&pointDateOnly != 0, flags&pointInvalid != 0
+	}
+	return points
 }
 
 // profilePointJSON is the JSON form of a ProfilePoint.
@@ -213,11 +251,7 @@ func (v Value) String() string {
 func (v Value) MarshalJSON() ([]byte, error) {
 	switch v.Kind {
 	case KindProfile:
-		points := v.Profile()
-		if points == nil {
-			points = []ProfilePoint{}
-		}
-		return json.Marshal(points)
+		return json.Marshal(v.Profile())
 	case KindNone:
 		return []byte("null"), nil
 	case KindNumber:
