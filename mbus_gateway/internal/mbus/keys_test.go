@@ -71,14 +71,8 @@ func checkReorderings(t *testing.T, rng *rand.Rand, frame []byte, n int) {
 	if err != nil {
 		return // only whole telegrams can be reordered
 	}
-	hdrLen := 0
-	switch f.CI {
-	case CIRespVarLong, CIRespVarLong2:
-		hdrLen = longHeaderLen
-	case CIRespVarShort:
-		hdrLen = shortHeaderLen
-	case CIRespVarNone:
-	default:
+	hdrLen, ok := varHeaderLen(f.CI)
+	if !ok {
 		return
 	}
 	want := keyValues(t, tg)

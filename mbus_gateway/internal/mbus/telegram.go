@@ -57,8 +57,9 @@ func ParseTelegramKey(b, key []byte) (*Telegram, error) {
 
 // DecodeTelegram decodes the application layer of a long or control
 // frame: variable data with long, short or no header (CI 0x72, 0x76,
-// 0x7A, 0x78), the fixed data structure (CI 0x73, 0x77) and application
-// error reports (CI 0x70). The telegram does not alias f.Data.
+// 0x7A, 0x78), the fixed data structure (CI 0x73, 0x77), application
+// error reports (CI 0x70) and alarms (CI 0x71, 0x74, 0x75). The
+// telegram does not alias f.Data.
 //
 // When a record cannot be decoded, the telegram holds every record before
 // it and the error is a *FrameError whose offset counts from the start
@@ -79,24 +80,20 @@ func DecodeTelegramKey(f Frame, key []byte) (*Telegram, error) {
 	// buffer, which the header uses too.
 	var r recordReader
 	txt := &r.txt
-	var hdrLen int
+	hdrLen, variable := varHeaderLen(f.CI)
 	var err error
-	switch f.CI {
-	case CIRespVarLong, CIRespVarLong2:
-		hdrLen = longHeaderLen
-	case CIRespVarShort:
-		hdrLen = shortHeaderLen
-	case CIRespVarNone:
-	case CIRespFixed, CIRespFixed2:
+	switch {
+	case variable:
+	case f.CI == CIRespFixed, f.CI == CIRespFixed2:
 		return t, decodeFixed(t, f.Data, f.CI == CIRespFixed2, txt)
-	case CIAppError:
+	case f.CI == CIAppError:
 		// A report without data is an unspecified error (code 0).
 		t.AppError = 0
 		if len(f.Data) > 0 {
 			t.AppError = int(f.Data[0])
 		}
 		return t, nil
-	case CIAlarm, CIAlarmShort, CIAlarmLong:
+	case f.CI == CIAlarm, f.CI == CIAlarmShort, f.CI == CIAlarmLong:
 		return t, decodeAlarm(t, f, txt)
 	default:
 		return t, frameErr(6, fmt.Errorf("0x%02X: %w", f.CI, ErrUnsupportedCI))
@@ -129,6 +126,21 @@ func DecodeTelegramKey(f Frame, key []byte) (*Telegram, error) {
 	r.mfr = t.Header.Manufacturer
 	r.decodeRecords(t, n, end)
 	return t, recErr
+}
+
+// varHeaderLen returns the length of the data header of a variable data
+// response with CI field ci (long, short or none); ok is false for other
+// CI fields.
+func varHeaderLen(ci byte) (n int, ok bool) {
+	switch ci {
+	case CIRespVarLong, CIRespVarLong2:
+		return longHeaderLen, true
+	case CIRespVarShort:
+		return shortHeaderLen, true
+	case CIRespVarNone:
+		return 0, true
+	}
+	return 0, false
 }
 
 // decrypted returns body, decrypted when the header announces security
