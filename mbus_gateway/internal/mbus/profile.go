@@ -153,7 +153,11 @@ func profileBaseValue(recs []Record, i int) (float64, bool) {
 // withoutProfileVIFE returns vib without its compact profile VIFE, with
 // the extension bit of what then ends the VIB cleared.
 func withoutProfileVIFE(vib []byte) []byte {
-	for k := 1; k < len(vib); k++ {
+	first := 1
+	if v := vib[0] & 0x7F; v == vifExtFB || v == vifExtFD {
+		first = 2 // vib[1] is the code in table 13 or 14
+	}
+	for k := first; k < len(vib); k++ {
 		switch vib[k] & 0x7F {
 		case 0x13, 0x1E, 0x1F:
 			out := append(append([]byte(nil), vib[:k]...), vib[k+1:]...)

@@ -179,7 +179,7 @@ func (t *telegramText) finishKeys(recs []Record) {
 		// The lowest bytes keep the key.
 		slot, _ := findKey(t, recs, keyHash(keyHashStart, base), base)
 		slot.rec = group[n] + 1
-		stem := base
+		stem, next := base, uint64(2)
 		for k := n + 1; k < end; k++ {
 			r, prev := &recs[group[k]], &recs[group[k-1]]
 			if compareLayout(r, prev) != 0 {
@@ -187,13 +187,17 @@ func (t *telegramText) finishKeys(recs []Record) {
 				b = append(b, "_r"...)
 				b = hex.AppendEncode(b, []byte(r.DIF))
 				b = hex.AppendEncode(b, []byte(r.VIF))
-				stem = t.keep(b)
+				stem, next = t.keep(b), 2
 				if t.free(recs, stem) {
 					t.claimNew(recs, group[k], stem)
 					continue
 				}
 			}
-			t.claimNew(recs, group[k], t.numbered(recs, stem))
+			// Twins follow each other, so numbering goes on from the last
+			// number given (linear even for thousands of twins).
+			var key string
+			key, next = t.numbered(recs, stem, next)
+			t.claimNew(recs, group[k], key)
 		}
 		n = end
 	}
@@ -214,12 +218,13 @@ func (t *telegramText) free(recs []Record, k string) bool {
 	return slot.rec == 0
 }
 
-// numbered returns the first free stem_2, stem_3, ….
-func (t *telegramText) numbered(recs []Record, stem string) string {
-	for n := uint64(2); ; n++ {
+// numbered returns the first free key of stem_<from>, stem_<from+1>, …
+// and the number to go on from.
+func (t *telegramText) numbered(recs []Record, stem string, from uint64) (string, uint64) {
+	for n := from; ; n++ {
 		b := appendUint(append(append(t.buf(), stem...), '_'), n)
 		if slot, _ := findKey(t, recs, keyHash(keyHashStart, b), b); slot.rec == 0 {
-			return t.keep(b)
+			return t.keep(b), n + 1
 		}
 	}
 }
