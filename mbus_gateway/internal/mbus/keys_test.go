@@ -208,6 +208,10 @@ func TestPhaseKeys(t *testing.T) {
 			"current_l1": "fdd9ff01", "current_l3": "fdd9ff03", "current": "fd59",
 			"voltage_l2_min": "fdc8ff02", "voltage_l3_max": "fdc8ff03",
 		}},
+		{"testdata/frames/schneider_iem3135_1.hex", map[string]string{
+			"energy_l1": "83ff01", "energy_l2": "83ff02", "energy_l3": "83ff03",
+			"energy_x09": "83ff09", "energy_x0d": "83ff0d", "energy_u1": "03",
+		}},
 		{"testdata/frames/abb_a41_2.hex", map[string]string{
 			"voltage_l1": "fdc8ff8100", "current_l1": "fdd9ff8100", "power": "a900",
 		}},
