@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// Security modes of the configuration field (EN 13757-7:2018, table 18;
+// Security modes of the configuration field (EN 13757-7:2018, clause 7:
 // the long header's signature word). Meters in the field fill the word
 // with other values (0xFFFF, …); only these two modes say that the
 // payload is encrypted.
