@@ -403,7 +403,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	d.notes.setLive(p.poller.Warnings)
 	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.set.version},
 		p.mqtt, bridgeControl{d: d, p: p}, d.level,
-		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats},
+		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats, Health: d.health.Snapshot},
 		logging.Component(d.log, "bridge"))
 	if err != nil {
 		return nil, err
