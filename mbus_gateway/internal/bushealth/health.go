@@ -233,6 +233,9 @@ func (h *Health) set(s State, now time.Time, err error) {
 		h.retryAt = time.Time{}
 	}
 	ev := h.opts.Log.Info()
+	if h.downs == 0 && (s == Reopening || from == Reopening) {
+		ev = h.opts.Log.Debug() // the first open, not a recovery
+	}
 	if s == Down {
 		ev = h.opts.Log.Warn().Time("retry_at", h.retryAt).Int("failures", h.downs)
 	}
