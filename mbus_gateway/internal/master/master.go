@@ -84,7 +84,7 @@ func portError(err error) error {
 
 // Defaults of Options.
 const (
-	DefaultBaud         = 2400
+	DefaultBaud         = transport.DefaultBaud
 	DefaultRetries      = 2
 	DefaultScanRetries  = 0
 	DefaultMaxTelegrams = 16
