@@ -244,13 +244,20 @@ func TestBridgeStatesFollowSources(t *testing.T) {
 
 // TestMeterDiagnosticsOnEveryPoll checks that each poll result publishes
 // the meter's last success and failure count, even when they did not
-// change.
+// change; a meter not identified yet has no topics.
 func TestMeterDiagnosticsOnEveryPoll(t *testing.T) {
 	h := start(t, Options{Watch: 10 * time.Millisecond, Period: time.Hour}, nil)
 	t1 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	setMeter := func(m poll.MeterStatus) {
-		h.src.update(func(s *sources) { s.poll.Meters = []poll.MeterStatus{m} })
+		m.Identified = true
+		unknown := poll.MeterStatus{Meter: "addr_7", Address: "7", LastRead: m.LastRead, Failures: 2}
+		h.src.update(func(s *sources) { s.poll.Meters = []poll.MeterStatus{m, unknown} })
 	}
+	defer func() {
+		if got := h.rec.Messages("mbus/addr_7/failures"); len(got) != 0 {
+			t.Errorf("published %d diagnostics under the placeholder of a meter not identified", len(got))
+		}
+	}()
 	const last, fails = "mbus/kam_00000001/last_success", "mbus/kam_00000001/failures"
 
 	setMeter(poll.MeterStatus{Meter: "kam_00000001"}) // never read yet

@@ -306,6 +306,7 @@ type answeringBus struct{}
 
 func (answeringBus) Read(_ context.Context, addr mbus.Address) (master.Result, error) {
 	tg := &mbus.Telegram{
+		A:        addr.Primary,
 		Header:   mbus.Header{ID: "00000005", Manufacturer: "KAM", Medium: mbus.Medium(0x04)},
 		AppError: -1,
 		Records: []mbus.Record{{Key: "energy", Quantity: "energy", Unit: "kWh",

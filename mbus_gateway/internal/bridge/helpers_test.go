@@ -152,8 +152,14 @@ type harness struct {
 // sources before the bridge first reads them.
 func start(t *testing.T, opts Options, init func(*sources)) *harness {
 	t.Helper()
+	return startOn(t, mosquittotest.Start(t), opts, init)
+}
+
+// startOn is start on a broker the test started.
+func startOn(t *testing.T, broker *mosquittotest.Broker, opts Options, init func(*sources)) *harness {
+	t.Helper()
 	h := &harness{
-		broker: mosquittotest.Start(t),
+		broker: broker,
 		ctl:    newFakeCtl(),
 		level:  &levelVar{},
 		src:    &sources{},

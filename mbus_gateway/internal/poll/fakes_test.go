@@ -256,6 +256,7 @@ func meters(n int, interval time.Duration) []Meter {
 func telegram(addr string, keys ...string) *mbus.Telegram {
 	n, _ := strconv.Atoi(addr)
 	t := &mbus.Telegram{
+		A:        byte(n),
 		Header:   mbus.Header{ID: fmt.Sprintf("%08d", n), Manufacturer: "KAM", Medium: 0x04},
 		AppError: -1,
 	}

@@ -15,6 +15,9 @@ const (
 	resultError    = "error"     // garbled answer or another meter-level failure
 	resultBusError = "bus_error" // the bus itself failed during the read
 	resultBusDown  = "bus_down"  // not attempted: the bus health held the bus back
+	// another meter answered: a late answer, or a replacement not yet
+	// confirmed (see ErrOtherMeter)
+	resultOtherMeter = "other_meter"
 )
 
 // metrics are the poller's Prometheus collectors.

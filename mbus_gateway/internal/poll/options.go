@@ -36,9 +36,10 @@ const (
 
 // Meter is one meter to poll.
 type Meter struct {
-	// ID is the meter identifier ("kam_06855817") when it is already
-	// known, e.g. from an earlier run; empty means it is learned from the
-	// first answer. It only names the meter until then.
+	// ID names the meter in logs, metrics and the status page until its
+	// identity is known (stored, see IdentityStore, or from its first
+	// good answer); empty derives a name from the address. No topic ever
+	// carries it.
 	ID      string
 	Address mbus.Address
 	// Name is the user's name for the meter, empty if none.
@@ -88,6 +89,13 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
+	// BusName names the bus in the stored identities and in the
+	// identifiers of meters that share their manufacturer and ID with
+	// another (see reading.DistinctID); empty for the only bus.
+	BusName string
+	// Identities keeps the meters' identities across restarts; nil keeps
+	// them for this run only.
+	Identities IdentityStore
 }
 
 // Health tells whether the bus is down; *bushealth.Health implements it.

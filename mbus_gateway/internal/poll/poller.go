@@ -97,6 +97,12 @@ type meterState struct {
 	slot    time.Time // nominal time of the next scheduled read
 	due     time.Time // slot plus jitter, or the breaker's probe time
 
+	// ident is the meter's identity, nil until it is known (stored, or
+	// from its first good answer): nothing is published for the meter
+	// before. suspect is another meter that answered at the address once.
+	ident   *reading.Identity
+	suspect *reading.Identity
+
 	lastRead    time.Time
 	lastSuccess time.Time
 	readTime    time.Duration
@@ -162,6 +168,11 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// idents holds every identity known, replaced ones included, by
+	// identifier; unsaved those the IdentityStore has not taken yet.
+	idents  map[string]*reading.Identity
+	unsaved []reading.Identity
+	notes   []string // replacements since the start, for Warnings
 }
 
 // sinkBackoff is the wait between attempts to deliver to a failing sink.
@@ -181,17 +192,18 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		return nil, fmt.Errorf("poll: metrics: %w", err)
 	}
 	p := &Poller{
-		opts:  opts,
-		bus:   bus,
-		sink:  sink,
-		avail: avail,
-		log:   log.With().Str("component", "poll").Logger(),
-		met:   met,
-		jit:   newJitterer(opts.Seed, opts.Jitter),
-		reqs:  make(chan request, 16),
-		wake:  make(chan struct{}, 1),
-		quit:  make(chan struct{}),
-		byKey: make(map[string]*meterState),
+		opts:   opts,
+		bus:    bus,
+		sink:   sink,
+		avail:  avail,
+		log:    log.With().Str("component", "poll").Logger(),
+		met:    met,
+		jit:    newJitterer(opts.Seed, opts.Jitter),
+		reqs:   make(chan request, 16),
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		byKey:  make(map[string]*meterState),
+		idents: make(map[string]*reading.Identity),
 	}
 	p.addLocked(opts.Meters, time.Now())
 	return p, nil
@@ -240,6 +252,7 @@ func (p *Poller) newMeterLocked(cfg Meter) *meterState {
 	p.byKey[m.addr] = m
 	p.byKey[m.id] = m
 	p.met.breaker.WithLabelValues(m.id).Set(float64(BreakerClosed))
+	p.attachLocked(m)
 	return m
 }
 
@@ -249,9 +262,9 @@ func breakerBase(interval time.Duration) time.Duration {
 	return max(interval, DefaultBreakerBase)
 }
 
-// initialID names a meter before its first answer: the configured
-// identifier, else one derived from the secondary address, else from the
-// primary address.
+// initialID names a meter in logs, metrics and the status page until its
+// identity is known: the configured identifier, else one derived from the
+// secondary address, else from the primary address. No topic carries it.
 func initialID(cfg Meter) string {
 	if cfg.ID != "" {
 		return cfg.ID
@@ -299,6 +312,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer close(p.quit)
+	p.loadIdentities(ctx)
 	p.mu.Lock()
 	p.started = true
 	p.scheduleFirst(p.meters, time.Now())

@@ -69,8 +69,8 @@ func TestDeadMeterOpensBreaker(t *testing.T) {
 		assertTimes(t, "meter 3", h.bus.starts("3"), secs(40, 100, 160, 220, 280, 340, 400, 460, 520, 580))
 		// Failures at 20, 80, 140 open it at 142; probes after 60 s, 120 s, 240 s, then 480 s.
 		assertTimes(t, "dead meter 2", h.bus.starts("2"), secs(20, 80, 140, 202, 324, 566))
-		if got, want := h.avail.of("addr_2"), []bool{false}; !slices.Equal(got, want) {
-			t.Errorf("availability of the dead meter: got %v, want %v", got, want)
+		if got := h.avail.of("addr_2"); got != nil {
+			t.Errorf("availability of the dead meter, never identified: got %v, want none (no placeholder topics)", got)
 		}
 		m := snap.Meters[1]
 		if m.Breaker != BreakerOpen || m.Failures != 6 || !strings.Contains(m.LastError, "no answer") {
@@ -315,9 +315,10 @@ func TestBusBackAfterEveryBreakerOpened(t *testing.T) {
 		// answers and meter 2 is read straight after.
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 1, 2, 4, 8, 16))
 		assertTimes(t, "meter 2", h.bus.starts("2"), secs(0.5, 16.1))
-		// Meter 2 never answered before the outage: it went offline under
-		// its address and came back under the identifier it then told.
-		for id, want := range map[string][]bool{"kam_00000001": {true, false, true}, "addr_2": {false}, "kam_00000002": {true}} {
+		// Meter 2 never answered before the outage: nothing was reported
+		// under its address, and it came online under the identifier it
+		// then told.
+		for id, want := range map[string][]bool{"kam_00000001": {true, false, true}, "addr_2": nil, "kam_00000002": {true}} {
 			if got := h.avail.of(id); !slices.Equal(got, want) {
 				t.Errorf("%s availability: got %v, want %v", id, got, want)
 			}
@@ -537,8 +538,8 @@ func TestBusRecoveryProbesOpenMeters(t *testing.T) {
 		// meter 2 is read straight after.
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 65, 75, 85, 95, 105, 120))
 		assertTimes(t, "meter 2", h.bus.starts("2"), secs(30, 30, 31, 33, 37, 45, 55, 106))
-		if got, want := h.avail.of("addr_2"), []bool{false}; !slices.Equal(got, want) {
-			t.Errorf("availability of meter 2 before it answered: got %v, want %v", got, want)
+		if got := h.avail.of("addr_2"); got != nil {
+			t.Errorf("availability of meter 2 before it answered: got %v, want none", got)
 		}
 		if got, want := h.avail.of("kam_00000002"), []bool{true}; !slices.Equal(got, want) {
 			t.Errorf("availability of meter 2 once identified: got %v, want %v", got, want)

@@ -74,7 +74,9 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	var rd reading.Reading
 	var buildErr error
 	if err == nil {
-		rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+		if err = checkSender(res, addr); err == nil {
+			rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+		}
 	}
 
 	p.mu.Lock()
@@ -88,8 +90,11 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	}
 	m.lastRead = done
 	var ev []availEvent
+	var save []reading.Identity
 	var recovered bool
 	switch {
+	case errors.Is(err, ErrOtherMeter):
+		ev = p.failedLocked(m, done, err, resultOtherMeter)
 	case err != nil:
 		// The bus names the read and the address itself (see Bus).
 		ev = p.failedLocked(m, done, err, failureResult(err))
@@ -102,7 +107,14 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		if res.DecodeErr != nil {
 			m.decodeErr = res.DecodeErr.Error()
 		}
-		recovered, ev = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
+		save, ev, err = p.identifyLocked(m, &rd, done)
+		if err != nil {
+			ev = append(ev, p.failedLocked(m, done, err, resultOtherMeter)...)
+			break
+		}
+		var answered []availEvent
+		recovered, answered = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
+		ev = append(ev, answered...)
 		if buildErr != nil {
 			err = fmt.Errorf("read %s: %w", m.addr, buildErr)
 		}
@@ -110,6 +122,7 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	p.rescheduleLocked(m, done, scheduled || recovered)
 	p.mu.Unlock()
 	p.emit(ev)
+	p.saveIdentities(context.WithoutCancel(ctx), save)
 	if err != nil {
 		return reading.Reading{}, err
 	}
@@ -163,9 +176,6 @@ func (p *Poller) answeredLocked(m *meterState, rd *reading.Reading, took time.Du
 	if recovered {
 		p.log.Info().Str("meter", m.id).Msg("meter answering again, breaker closed")
 	}
-	if rd.Meter != m.id {
-		p.renameLocked(m, rd.Meter)
-	}
 	result := resultOK
 	switch {
 	case buildErr != nil:
@@ -189,8 +199,7 @@ func (p *Poller) answeredLocked(m *meterState, rd *reading.Reading, took time.Du
 	return recovered, p.setAvailLocked(m, availOnline)
 }
 
-// renameLocked gives m the identifier its answer carries, e.g. when a
-// primary-addressed meter first tells its manufacturer and ID.
+// renameLocked gives m the identifier of its identity.
 func (p *Poller) renameLocked(m *meterState, id string) {
 	p.log.Info().Str("meter", id).Str("was", m.id).Str("address", m.addr).Msg("meter identified")
 	if p.byKey[m.id] == m && m.id != m.addr {
@@ -204,9 +213,10 @@ func (p *Poller) renameLocked(m *meterState, id string) {
 }
 
 // setAvailLocked returns the event for a change of m's availability, or
-// nothing when it was already reported.
+// nothing when it was already reported or m has no identity yet (no
+// topic may carry a placeholder).
 func (p *Poller) setAvailLocked(m *meterState, a availability) []availEvent {
-	if m.avail == a {
+	if m.ident == nil || m.avail == a {
 		return nil
 	}
 	m.avail = a

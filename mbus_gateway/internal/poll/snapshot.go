@@ -56,9 +56,13 @@ type SinkStatus struct {
 
 // MeterStatus describes one meter.
 type MeterStatus struct {
-	Address         string  `json:"address"`
-	Name            string  `json:"name,omitempty"`
-	Meter           string  `json:"meter"`
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+	Meter   string `json:"meter"`
+	// Identified is set once Meter is the meter's identity (stored, or
+	// from its first good answer); before, Meter only names it here and
+	// no topic carries it.
+	Identified      bool    `json:"identified"`
 	Manufacturer    string  `json:"manufacturer,omitempty"`
 	Medium          string  `json:"medium,omitempty"`
 	Enabled         bool    `json:"enabled"`
@@ -110,6 +114,7 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 		Address:         m.addr,
 		Name:            m.cfg.Name,
 		Meter:           m.id,
+		Identified:      m.ident != nil,
 		Enabled:         m.cfg.Enabled,
 		IntervalSeconds: m.cfg.Interval.Seconds(),
 		ReadSeconds:     m.readTime.Seconds(),
@@ -136,14 +141,17 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 	return st
 }
 
-// Warnings lists what the user should fix in the schedule: today, poll
-// intervals that need more bus time than there is. Empty when all is well.
+// Warnings lists what the user should know about the bus: poll
+// intervals that need more bus time than there is, meters that share
+// their manufacturer and ID, meters replaced since the start. Empty when
+// all is well.
 func (p *Poller) Warnings() []string {
 	p.mu.Lock()
 	load := busLoad(p.meters, p.opts.Baud)
+	out := p.identityWarningsLocked()
 	p.mu.Unlock()
 	if load <= 1 {
-		return nil
+		return out
 	}
-	return []string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}
+	return append([]string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}, out...)
 }
