@@ -55,15 +55,9 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	print := telegramPrinter(*format)
-	code := 0
-	for n := 1; len(raw) > 0; n++ {
-		size, err := mbus.WholeFrameLen(raw)
-		if err != nil {
-			fmt.Fprintf(stderr, "decode: telegram %d: %v\n", n, err)
-			return 1
-		}
-		t, err := mbus.ParseTelegramKey(raw[:size], key)
-		raw = raw[size:]
+	code, n := 0, 0
+	for t, err := range mbus.ParseTelegrams(raw, key) {
+		n++
 		// A telegram that broke off mid-records still shows what decoded.
 		if t != nil && (err == nil || len(t.Records) > 0) {
 			if perr := print(stdout, n, t); perr != nil {
