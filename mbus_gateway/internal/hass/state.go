@@ -29,6 +29,11 @@ func States(o Options, r reading.Reading) []Message {
 	}
 	msgs := make([]Message, 0, len(ents))
 	for _, e := range ents {
+		if e.unreadable {
+			// A number with error digits is not a number: the sensor
+			// keeps its last good value.
+			continue
+		}
 		msgs = append(msgs, Message{
 			Topic:   topic(o.TopicPrefix, r.Meter, e.key),
 			Payload: []byte(e.value),
