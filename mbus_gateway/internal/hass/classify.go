@@ -399,3 +399,14 @@ func isDuration(unit string) bool {
 	}
 	return false
 }
+
+// TotalIncreasing reports whether the sensor of rec, a record of a meter
+// of medium m, has state class total_increasing: a total Home Assistant's
+// statistics treat any drop of as a meter reset.
+func TotalIncreasing(m mbus.Medium, rec mbus.Record) bool {
+	return classify(m, rec).StateClass == totalIncreasing
+}
+
+// Unreadable reports a number the meter sent with error digits (BCD A–F):
+// no numeric sensor gets it.
+func Unreadable(rec mbus.Record) bool { return unreadableNumber(rec) }

@@ -73,6 +73,10 @@ type component struct {
 	Availability     []availability `json:"availability,omitempty"`
 	AvailabilityMode string         `json:"availability_mode,omitempty"`
 	ExpireAfter      int            `json:"expire_after,omitempty"`
+	// AttributesTopic and AttributesTemplate give the entity attributes
+	// from a JSON message.
+	AttributesTopic    string `json:"json_attributes_topic,omitempty"`
+	AttributesTemplate string `json:"json_attributes_template,omitempty"`
 }
 
 // entity is one state topic of a meter with its class: a record or a
@@ -141,6 +145,12 @@ func DeviceConfig(o Options, r reading.Reading) (Message, error) {
 		if e.class.Disabled {
 			c.EnabledByDefault = new(false)
 		}
+		if e.class.StateClass == totalIncreasing {
+			// While the guard holds a value back, the sensor's
+			// attributes show it (reason, raw, published).
+			c.AttributesTopic = topic(o.TopicPrefix, r.Meter, "reading")
+			c.AttributesTemplate = guardAttributes(e.key)
+		}
 		cfg.Components[e.key] = c
 	}
 	keys := make(map[string]bool, len(ents))
@@ -200,7 +210,13 @@ func entities(r reading.Reading) ([]entity, error) {
 			name = cleanText(name+" ("+rec.Key+")", maxNameLen)
 		}
 		names[name] = true
-		ents = append(ents, entity{key: rec.Key, name: name, class: class, value: stateText(rec), unreadable: unreadableNumber(rec)})
+		e := entity{key: rec.Key, name: name, class: class, value: stateText(rec), unreadable: unreadableNumber(rec)}
+		if g, ok := r.Guard[rec.Key]; ok {
+			// The guard held the value back or confirmed a reset: the
+			// sensor shows what it decided, the reading what was read.
+			e.value, e.unreadable = strconv.FormatFloat(g.Published, 'f', -1, 64), false
+		}
+		ents = append(ents, e)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -406,4 +422,12 @@ func bcdDigits(rec mbus.Record) int {
 		return 12
 	}
 	return 0
+}
+
+// guardAttributes is the template that picks the guard's decision on key
+// out of a reading message (reading.Reading.Guard): {} when the value was
+// passed on as read, which clears the attributes again.
+func guardAttributes(key string) string {
+	k, _ := json.Marshal(key) // a string always marshals
+	return "{{ (value_json.guard | default({})).get(" + string(k) + ", {}) | tojson }}"
 }
