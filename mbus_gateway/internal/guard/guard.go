@@ -172,4 +172,3 @@ func firstByKey(recs []mbus.Record) map[string]mbus.Record {
 	}
 	return m
 }
-
