@@ -37,6 +37,23 @@ func (s *outboxSink) Deliver(ctx context.Context, r reading.Reading) error {
 	return nil
 }
 
+// storedReadings gives the poller each meter's last reading of the
+// previous run, which carries the guard's state (poll.Options.Previous).
+func storedReadings(ctx context.Context, s *store.Store) (func(string) (reading.Reading, bool), error) {
+	rs, err := s.LastReadings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	last := make(map[string]reading.Reading, len(rs))
+	for _, r := range rs {
+		last[r.Meter] = r
+	}
+	return func(meter string) (reading.Reading, bool) {
+		r, ok := last[meter]
+		return r, ok
+	}, nil
+}
+
 // addedMetersKey holds, in the store's key/value table, the meters added
 // on the status page (JSON list of addedMeter), so that they are read
 // again after a restart.

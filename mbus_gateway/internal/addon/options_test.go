@@ -28,6 +28,7 @@ var contractDefaults = map[string]any{
 	"meters.poll_interval":   nil,
 	"meters.baudrate":        nil,
 	"meters.enabled":         nil,
+	"meters.guard":           nil,
 	"scan_on_start":          true,
 	"scan_mode":              "secondary",
 	"mqtt":                   nil,

@@ -198,9 +198,9 @@ func TestParseEveryOption(t *testing.T) {
 		Baudrate:     9600,
 		PollInterval: time.Minute,
 		Meters: []Meter{
-			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true},
-			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false},
-			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true},
+			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Guard: true},
+			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false, Guard: false},
+			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true, Guard: true},
 		},
 		ScanOnStart:          false,
 		ScanMode:             "primary",
@@ -296,7 +296,7 @@ func TestLoadEnvironment(t *testing.T) {
 		{"poll_interval", got.PollInterval, 45 * time.Second},
 		{"scan_on_start", got.ScanOnStart, false},
 		{"web_allow", got.WebAllow, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}},
-		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true}}},
+		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true, Guard: true}}},
 		{"log_level", got.LogLevel, "info"},
 	}
 	for _, c := range checks {
@@ -439,7 +439,7 @@ func TestWarnings(t *testing.T) {
 func TestKeys(t *testing.T) {
 	want := []string{
 		"baudrate", "data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
-		"meters.address", "meters.baudrate", "meters.enabled", "meters.name", "meters.poll_interval",
+		"meters.address", "meters.baudrate", "meters.enabled", "meters.guard", "meters.name", "meters.poll_interval",
 		"metrics_port", "mqtt.host", "mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",
 		"scan_mode", "scan_on_start", "serial_port", "tcp_address", "topic_prefix",

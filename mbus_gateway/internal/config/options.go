@@ -82,6 +82,9 @@ type Meter struct {
 	Baudrate int
 	// Enabled is false for a meter the user keeps configured but does not read.
 	Enabled bool
+	// Guard holds back drops and implausible jumps of the meter's totals
+	// until the next reading confirms them (package guard).
+	Guard bool
 }
 
 // MQTT is the broker connection.

@@ -59,6 +59,7 @@ var meterFields = []field[Meter]{
 	durationField[Meter]("poll_interval", nil, time.Second, func(m *Meter) *time.Duration { return &m.PollInterval }),
 	intField[Meter]("baudrate", nil, func(m *Meter) *int { return &m.Baudrate }),
 	boolField[Meter]("enabled", true, func(m *Meter) *bool { return &m.Enabled }),
+	boolField[Meter]("guard", true, func(m *Meter) *bool { return &m.Guard }),
 }
 
 // Keys lists every option path the daemon accepts, sorted: nested keys are

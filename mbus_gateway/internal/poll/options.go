@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 // Defaults used by New for zero fields of Options.
@@ -49,6 +50,9 @@ type Meter struct {
 	// BaudReader; it also counts in the bus time estimate.
 	Baud    int
 	Enabled bool
+	// Unguarded passes the meter's totals on as read; by default they go
+	// through the guard (package guard) before they are delivered.
+	Unguarded bool
 }
 
 // Options configure a Poller. Zero fields take the defaults above.
@@ -86,6 +90,10 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
+	// Previous returns a meter's newest reading from an earlier run (the
+	// store's last state), so that the guard judges the first reading
+	// after a start against it rather than accepting any value. nil: none.
+	Previous func(meter string) (reading.Reading, bool)
 	// BusError classifies an error of the bus as a failure of the bus
 	// itself (true) rather than of one meter; nil means IsBusError.
 	BusError func(error) bool

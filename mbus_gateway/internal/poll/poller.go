@@ -163,6 +163,8 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// resets are the notices of the newest confirmed meter resets.
+	resets []string
 }
 
 // Delays between attempts to deliver to a failing sink.

@@ -55,7 +55,7 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	}
 	p.met.breaker.WithLabelValues(m.id).Set(float64(m.breaker.State()))
 	// SetMeters may replace cfg while the read is on the wire.
-	addr, baud := m.cfg.Address, m.cfg.Baud
+	addr, baud, guarded, prev := m.cfg.Address, m.cfg.Baud, !m.cfg.Unguarded, m.last
 	p.mu.Unlock()
 
 	opCtx, cancel := p.opContext(ctx)
@@ -73,6 +73,9 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	var buildErr error
 	if err == nil {
 		rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+		if buildErr == nil && guarded {
+			rd = p.guard(prev, rd)
+		}
 	}
 
 	p.mu.Lock()

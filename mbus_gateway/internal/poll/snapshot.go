@@ -3,6 +3,7 @@ package poll
 import (
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -151,14 +152,16 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 	return st
 }
 
-// Warnings lists what the user should fix in the schedule: today, poll
-// intervals that need more bus time than there is. Empty when all is well.
+// Warnings lists what the user should know: poll intervals that need
+// more bus time than there is, and the newest meter resets the guard
+// confirmed. Empty when all is well.
 func (p *Poller) Warnings() []string {
 	p.mu.Lock()
 	load := busLoad(p.meters, p.opts.Baud)
+	resets := slices.Clone(p.resets)
 	p.mu.Unlock()
 	if load <= 1 {
-		return nil
+		return resets
 	}
-	return []string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}
+	return append([]string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}, resets...)
 }
