@@ -23,6 +23,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 const ingressToken = "Xy7-test_token"
@@ -271,6 +272,21 @@ func TestBrowser(t *testing.T) {
 	// A new reading arrives without reloading the page.
 	f.poller.setEnergy(0, 40000.5)
 	run("live update", textIs(heat+` tr[data-key="energy"] td.num`, "40,000.5"))
+
+	// An identifier keeps its digits; a total the guard holds back says
+	// what Home Assistant shows instead.
+	f.poller.update(func(s *poll.Snapshot) {
+		rd := *s.Meters[0].Reading
+		rd.Records = append(slices.Clone(rd.Records), mbus.Record{Key: "fabrication_number", Quantity: "fabrication_number",
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: 123456}, DIF: "\x0c", VIF: "\x78"})
+		rd.Records[0].Value.Num = 2000
+		rd.Guard = map[string]reading.Guarded{"energy": {Reason: reading.GuardDrop, Published: 40000.5, Raw: "2000"}}
+		s.Meters[0].Reading = &rd
+	})
+	run("identifier and held total",
+		textIs(heat+` tr[data-key="fabrication_number"] td.num`, "00123456"),
+		textIs(heat+` tr[data-key="energy"] td.num small.guard`, "held (drop), Home Assistant shows 40,000.5"),
+	)
 
 	before := len(f.poller.readLog())
 	run("read now",

@@ -67,6 +67,30 @@
     return String(v);
   }
 
+  // Identifiers are not quantities: shown as the meter sent them, without
+  // grouping, with the leading zeros of their BCD digits (the DIF's data
+  // field says how many, EN 13757-3 table 4).
+  const identifiers = new Set(["fabrication_number", "enhanced_identification", "bus_address",
+    "customer", "customer_location", "parameter_set_identification", "model_version",
+    "hardware_version", "firmware_version", "software_version", "access_number"]);
+  const bcdDigits = { 9: 2, 10: 4, 11: 6, 12: 8, 14: 12 };
+
+  // held notes what Home Assistant shows instead of a total the guard
+  // holds back, or that it took a drop as a meter reset.
+  function held(g) {
+    if (!g) return null;
+    const text = g.reason === "reset" ? "meter reset"
+      : "held (" + g.reason.replace("_", " ") + "), Home Assistant shows " + value(g.published);
+    return el("small", { class: "guard", text: text });
+  }
+
+  function recordValue(r) {
+    if (typeof r.value !== "number" || !identifiers.has(r.quantity)) return value(r.value);
+    if (!Number.isSafeInteger(r.value) || r.value < 0) return String(r.value);
+    const digits = bcdDigits[parseInt((r.dif || "").slice(0, 2), 16) & 0x0f] || 0;
+    return String(r.value).padStart(digits, "0");
+  }
+
   // ---- small DOM helpers ------------------------------------------------
 
   function setPill(node, text, tone) {
@@ -249,7 +273,8 @@
       const detail = r.key !== r.quantity ? words(r.key) : "";
       return el("tr", { "data-key": r.key },
         el("th", null, words(r.quantity || r.key), detail ? el("small", { text: detail }) : null),
-        el("td", { class: "num", text: value(r.value) }),
+        el("td", { class: "num", text: recordValue(r) },
+          held(m.guard && m.guard[r.key])),
         el("td", { class: "unit", text: r.unit || "" }));
     });
     if (!rows.length) rows.push(el("tr", null, el("td", { class: "no-data", colspan: "3", text: "No values yet." })));
