@@ -108,7 +108,6 @@ func TestGuardAcrossRestart(t *testing.T) {
 	stop(t, second)
 }
 
-
 // payloadIs matches messages whose payload is want.
 func payloadIs(want string) func(mosquittotest.Message) bool {
 	return func(m mosquittotest.Message) bool { return string(m.Payload) == want }
