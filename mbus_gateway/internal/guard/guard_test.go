@@ -1,13 +1,13 @@
 package guard
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading/readingtest"
 )
 
 const mediumHeat mbus.Medium = 0x04
@@ -117,7 +117,7 @@ func TestApply(t *testing.T) {
 			for i, s := range tt.steps {
 				got, _ := Apply(prev, energyReading(s.after, s.read))
 				// What the store keeps and the next start reads back.
-				got = roundTrip(t, got)
+				got = readingtest.RoundTrip(t, got)
 				g, guarded := got.Guard["energy"]
 				switch {
 				case s.held == "" && guarded:
@@ -145,19 +145,6 @@ func trimZeros(s string) string {
 		return Text(v)
 	}
 	return s
-}
-
-func roundTrip(t *testing.T, r reading.Reading) reading.Reading {
-	t.Helper()
-	b, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back reading.Reading
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	return back
 }
 
 // Text formats v as sensor states do.
