@@ -10,7 +10,9 @@ import (
 // id → platform). Components m no longer has, e.g. after record keys were
 // renamed, go into m with only their platform: that makes Home Assistant
 // delete their entities (device-based discovery), which simply dropping
-// them from "cmps" would not. It returns the message and the components
+// them from "cmps" would not (Home Assistant's MQTT discovery takes a
+// component config that is empty once its platform is removed as the
+// removal of that component). It returns the message and the components
 // to remember for the next discovery of the device: m's own and the
 // retired ones, so that a retirement Home Assistant missed while it was
 // offline is repeated.
