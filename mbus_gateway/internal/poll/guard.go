@@ -11,14 +11,14 @@ import (
 // maxResetNotices bounds the meter resets Warnings lists.
 const maxResetNotices = 10
 
-// guard passes the totals of rd, a new reading, through the guard. The
+// guardLocked passes the totals of rd, a new reading, through the guard. The
 // poller runs it because it owns each meter's previous reading: prev,
 // from this run, or for the first reading after a start the one
 // Options.Previous returns from the store. The guarded reading is what is
 // delivered, so the store's last state carries the guard's state across a
 // restart. Held values are logged; confirmed resets are logged and become
-// warnings on the status page.
-func (p *Poller) guard(prev *reading.Reading, rd reading.Reading) reading.Reading {
+// warnings on the status page. p.mu is held.
+func (p *Poller) guardLocked(prev *reading.Reading, rd reading.Reading) reading.Reading {
 	var before reading.Reading
 	switch {
 	case prev != nil && prev.Meter == rd.Meter:
@@ -44,12 +44,10 @@ func (p *Poller) guard(prev *reading.Reading, rd reading.Reading) reading.Readin
 		note := "meter " + strconv.Quote(name) + ": " + ev.Key + " went down from " +
 			strconv.FormatFloat(ev.Accepted, 'f', -1, 64) + " to " + ev.Raw +
 			" and stayed there; published as a meter reset (" + rd.Time.UTC().Format(time.RFC3339) + ")"
-		p.mu.Lock()
 		p.resets = append(p.resets, note)
 		if over := len(p.resets) - maxResetNotices; over > 0 {
 			p.resets = p.resets[over:]
 		}
-		p.mu.Unlock()
 	}
 	return out
 }
