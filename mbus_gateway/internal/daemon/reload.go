@@ -92,6 +92,7 @@ func describeChanges(ch poll.MeterChanges) string {
 var liveOptions = []string{
 	"log_level", "poll_interval",
 	"meters.address", "meters.name", "meters.poll_interval", "meters.baudrate", "meters.enabled",
+	"meters.guard",
 }
 
 // restartOptions are the options that take effect at the next start only.

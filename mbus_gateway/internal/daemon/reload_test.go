@@ -56,6 +56,7 @@ var optionChanges = map[string]func(m map[string]any){
 	"meters.baudrate":        func(m map[string]any) { firstMeter(m)["baudrate"] = 2400 },
 	"meters.enabled":         func(m map[string]any) { firstMeter(m)["enabled"] = false },
 	"meters.key":             func(m map[string]any) { firstMeter(m)["key"] = "00112233445566778899aabbccddeeff" },
+	"meters.guard":           func(m map[string]any) { firstMeter(m)["guard"] = false },
 	"mqtt.ca_file": func(m map[string]any) {
 		mqttOption(m, "tls", true)
 		mqttOption(m, "ca_file", "/config/ca.pem")
@@ -85,6 +86,7 @@ var optionChanges = map[string]func(m map[string]any){
 	"buses.meters.baudrate":      func(m map[string]any) { firstBusMeter(m)["baudrate"] = 2400 },
 	"buses.meters.enabled":       func(m map[string]any) { firstBusMeter(m)["enabled"] = false },
 	"buses.meters.key":           func(m map[string]any) { firstBusMeter(m)["key"] = "00112233445566778899aabbccddeeff" },
+	"buses.meters.guard":         func(m map[string]any) { firstBusMeter(m)["guard"] = false },
 }
 
 func mqttOption(m map[string]any, key string, v any) { m["mqtt"].(map[string]any)[key] = v }
