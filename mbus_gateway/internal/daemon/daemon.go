@@ -49,11 +49,11 @@ const clientIDKey = "mqtt.client_id"
 // Deps is what the daemon needs besides the options: who it is, where it
 // logs, where the web side listens when that differs from the options
 // (the demo serves loopback only), and how to re-read the options on
-// SIGHUP. The zero value of every field but LogOut is usable.
+// SIGHUP. The zero value of every field is usable.
 type Deps struct {
 	// Version is the gateway's version, as `mbus-gateway version` prints it.
 	Version string
-	// LogOut receives the log.
+	// LogOut receives the log; nil means os.Stderr.
 	LogOut io.Writer
 	// WebListen and MetricsListen replace ":<web_port>" and
 	// ":<metrics_port>" when set; WebAllow replaces web_allow when not nil.
@@ -82,6 +82,9 @@ var ErrLogged = errors.New("stopped with an error")
 func Run(ctx context.Context, o *config.Options, deps Deps) error {
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
+	}
+	if deps.LogOut == nil {
+		deps.LogOut = os.Stderr
 	}
 	tuneGC(deps.Getenv)
 	d, err := newDaemon(ctx, o, deps)
