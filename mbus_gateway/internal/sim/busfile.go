@@ -45,6 +45,7 @@ var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
 //	seed: 1                # optional, seeds probabilistic faults
 //	fixed_access_number: false # optional: true keeps each telegram's own
 //	advance: false         # optional: true grows the first counter per answer
+//	echo: false            # optional: true echoes every request (a converter)
 //	meters:
 //	  - name: heat         # optional
 //	    primary: 1         # 0-250, required
@@ -56,6 +57,7 @@ var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
 //	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow hang_up
 //	        every: 3          # or probability: 0.1, or neither: always
 //	        delay: 2s         # slow only: how far past the window
+//	        times: 1          # optional: the fault ends after firing this often
 func LoadBusFile(path string) (Setup, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,6 +130,7 @@ func (p *busParser) parse(data []byte) Setup {
 			s.Options.FixedAccessNumber = p.boolean(v, "fixed_access_number")
 		},
 		"advance": func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
+		"echo":    func(v *yaml.Node) { s.Options.Echo = p.boolean(v, "echo") },
 		"meters":  func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
@@ -363,6 +366,7 @@ func (p *busParser) fault(n *yaml.Node, what string) Fault {
 		"every":       func(v *yaml.Node) { f.Every = p.integer(v, what+".every", 1, 1<<30) },
 		"probability": func(v *yaml.Node) { f.Probability = p.probability(v, what+".probability") },
 		"delay":       func(v *yaml.Node) { f.Delay = p.duration(v, what+".delay") },
+		"times":       func(v *yaml.Node) { f.Times = p.integer(v, what+".times", 1, 1<<30) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return f
