@@ -123,6 +123,15 @@ const (
 	// A complete frame ends by its length field, so this only lengthens
 	// the wait for a frame that really was cut off.
 	schedulingSlack = 150 * time.Millisecond
+	// idleBits is the line-idle interval between two frames
+	// (IEC 60870-5-1, format FT 1.2, on which EN 13757-2 builds): bytes
+	// that follow an answer closer than that belong to another sender.
+	idleBits = 33
+	// quietSlack is added to idleBits where the master waits for the line
+	// to go quiet: converters and USB adapters deliver bytes in packets
+	// (an FTDI latency timer is 16 ms). A converter's latency (Extra)
+	// delays every byte alike and does not widen the gaps.
+	quietSlack = 20 * time.Millisecond
 )
 
 // bits is the duration of n bit times at baud, exact to the nanosecond.
@@ -172,6 +181,7 @@ type Master struct {
 	fixed      bool
 	firstByte  time.Duration // answer timeout after the request left, at baud
 	interByte  time.Duration // longest gap between bytes of one frame, at baud
+	quiet      time.Duration // silence after which no answer is on the line, at baud
 
 	// link state per primary address (253 is not kept: it stands for
 	// whichever meter is selected).
@@ -210,6 +220,7 @@ func (m *Master) at(baud int) {
 	m.baud = baud
 	m.firstByte = AnswerTimeout(baud) + m.opts.Extra
 	m.interByte = WireTime(interCharChars, baud) + schedulingSlack + m.opts.Extra
+	m.quiet = bits(idleBits, baud) + quietSlack
 }
 
 // switchLine sets the port to the speed of the operation under way. A

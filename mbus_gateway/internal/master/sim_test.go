@@ -332,6 +332,9 @@ func TestSimScanSecondary(t *testing.T) {
 			if got := foundStrings(found); !slices.Equal(got, want) {
 				t.Errorf("found:\ngot  %q\nwant %q", got, want)
 			}
+			if got, want := last.Probes, minimalProbes(append(slices.Clone(ids), twins...)); got != want {
+				t.Errorf("probes: got %d, want %d", got, want)
+			}
 			if last.Found != len(found) || last.Done == 0 || calls == 0 {
 				t.Errorf("progress: got %+v after %d calls, want Found=%d", last, calls, len(found))
 			}
@@ -367,7 +370,7 @@ func TestSimScanPrimary(t *testing.T) {
 			if got, want := len(seen), 11; got != want {
 				t.Fatalf("progress calls: got %d, want %d", got, want)
 			}
-			if got, want := seen[10], (Progress{Done: 11, Total: 11, Found: 3}); got != want {
+			if got, want := seen[10], (Progress{Done: 11, Total: 11, Found: 3, Probes: 11 + 3}); got != want {
 				t.Errorf("last progress: got %+v, want %+v", got, want)
 			}
 		})

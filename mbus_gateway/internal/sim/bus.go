@@ -53,6 +53,11 @@ type Options struct {
 	// the master as it goes out on the bus, answered or not (FaultEcho
 	// echoes only the requests its meter answers).
 	Echo bool
+	// EchoDelay is how long after the request arrived its echo comes
+	// back (Echo and FaultEcho). A converter that buffers its loop-back
+	// sends the echo late, even after the answer; zero sends it as the
+	// request goes out.
+	EchoDelay time.Duration
 }
 
 // Bus is a software M-Bus with its meters. It is safe for concurrent use:
@@ -224,7 +229,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 		}
 		answers = append(answers, a)
 	}
-	r := reply{segs: mix(raw, answers, b.opts.Baud, b.opts.Echo)}
+	r := reply{segs: mix(raw, answers, b.opts.Baud, b.opts.Echo, b.opts.EchoDelay)}
 	for _, a := range answers {
 		r.hangUp = r.hangUp || a.hangUp
 		if a.telegram && !a.silent && !a.damaged && !a.late && speakers == 1 {
@@ -367,18 +372,17 @@ func (b *Bus) applyFaults(m *meter, a answer) answer {
 // mix puts the answers on one line, as offsets from the moment the
 // request arrived: it takes its own time on the wire first (with a baud
 // rate), and each answer starts its delay after that. An echo of the
-// request (echo, or a fault that asks for it) goes out with the request.
+// request (echo, or a fault that asks for it) goes out with the request,
+// or echoDelay after its arrival, then after whatever answer is on the line
+// at that time.
 // Answers that overlap in time collide byte by byte at their offsets, so a
 // meter that starts a byte later than another garbles both from there on
 // (one that starts right at the end of another follows it); an answer that
 // starts after the line went quiet again is a segment of its own.
-func mix(req []byte, answers []answer, baud int, echo bool) []segment {
+func mix(req []byte, answers []answer, baud int, echo bool, echoDelay time.Duration) []segment {
 	var segs []segment
 	for _, a := range answers {
 		echo = echo || a.echo
-	}
-	if echo {
-		segs = append(segs, segment{data: append([]byte(nil), req...)})
 	}
 	sent := byteTimes(len(req), baud)
 	speaking := make([]answer, 0, len(answers))
@@ -388,10 +392,9 @@ func mix(req []byte, answers []answer, baud int, echo bool) []segment {
 		}
 	}
 	slices.SortStableFunc(speaking, func(a, b answer) int { return cmp.Compare(a.delay, b.delay) })
-	first := len(segs)
 	for _, a := range speaking {
 		at := sent + a.delay
-		if n := len(segs); n > first {
+		if n := len(segs); n > 0 {
 			last := &segs[n-1]
 			if at <= last.at+byteTimes(len(last.data), baud) {
 				off := 0
@@ -404,7 +407,16 @@ func mix(req []byte, answers []answer, baud int, echo bool) []segment {
 		}
 		segs = append(segs, segment{at: at, data: append([]byte(nil), a.data...)})
 	}
-	return segs
+	if !echo {
+		return segs
+	}
+	e := segment{at: echoDelay, data: append([]byte(nil), req...)}
+	i := 0
+	for i < len(segs) && segs[i].at < e.at {
+		e.at = max(e.at, segs[i].at+byteTimes(len(segs[i].data), baud))
+		i++
+	}
+	return slices.Insert(segs, i, e)
 }
 
 // collide overlays b on a: a 0 bit from either sender wins (see the

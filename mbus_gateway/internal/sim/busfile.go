@@ -46,6 +46,7 @@ var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
 //	fixed_access_number: false # optional: true keeps each telegram's own
 //	advance: false         # optional: true grows the first counter per answer
 //	echo: false            # optional: true echoes every request (a converter)
+//	echo_delay: 0s         # optional: the echo comes back this late
 //	meters:
 //	  - name: heat         # optional
 //	    primary: 1         # 0-250, required
@@ -129,9 +130,10 @@ func (p *busParser) parse(data []byte) Setup {
 		"fixed_access_number": func(v *yaml.Node) {
 			s.Options.FixedAccessNumber = p.boolean(v, "fixed_access_number")
 		},
-		"advance": func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
-		"echo":    func(v *yaml.Node) { s.Options.Echo = p.boolean(v, "echo") },
-		"meters":  func(v *yaml.Node) { meters = v },
+		"advance":    func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
+		"echo":       func(v *yaml.Node) { s.Options.Echo = p.boolean(v, "echo") },
+		"echo_delay": func(v *yaml.Node) { s.Options.EchoDelay = p.duration(v, "echo_delay") },
+		"meters":     func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
 		if len(p.errs) == 0 {

@@ -15,15 +15,28 @@ func TestMix(t *testing.T) {
 	sent := byteNs(len(req), baud)
 	long := []byte{0x68, 0xF0, 0x0F, 0x16}
 	tests := []struct {
-		name    string
-		answers []answer
-		echo    bool
-		want    []segment
+		name      string
+		answers   []answer
+		echo      bool
+		echoDelay time.Duration
+		want      []segment
 	}{
 		{
 			name:    "one answer after the request and the delay",
 			answers: []answer{{data: ack, delay: 20 * time.Millisecond}},
 			want:    []segment{{at: sent + 20*time.Millisecond, data: ack}},
+		},
+		{
+			name:    "echo, then the answer",
+			answers: []answer{{data: ack, delay: 20 * time.Millisecond, echo: true}},
+			want:    []segment{{data: req}, {at: sent + 20*time.Millisecond, data: ack}},
+		},
+		{
+			name:      "late echo: after the answer it would overlap",
+			echo:      true,
+			echoDelay: sent + 20*time.Millisecond + byteNs(1, baud)/2,
+			answers:   []answer{{data: ack, delay: 20 * time.Millisecond}},
+			want:      []segment{{at: sent + 20*time.Millisecond, data: ack}, {at: sent + 20*time.Millisecond + byteNs(1, baud), data: req}},
 		},
 		{
 			name: "converter echo, nobody answers",
@@ -67,7 +80,7 @@ func TestMix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := mix(req, tt.answers, baud, tt.echo)
+			got := mix(req, tt.answers, baud, tt.echo, tt.echoDelay)
 			if !slices.EqualFunc(got, tt.want, func(a, b segment) bool { return a.at == b.at && bytes.Equal(a.data, b.data) }) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
