@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,20 @@ var (
 	ErrTooManyTelegrams = errors.New("too many telegrams")
 )
 
+// DefaultTCPExtra is the extra answer time of a TCP converter unless
+// one is configured: it forwards the bus in packets, over a network.
+const DefaultTCPExtra = 20 * time.Millisecond
+
+// ExtraFor is the extra answer time (Options.Extra) for device: extra
+// when it is set, else DefaultTCPExtra for a TCP converter (tcp://…) and
+// none for a serial port.
+func ExtraFor(device string, extra time.Duration) time.Duration {
+	if extra == 0 && strings.HasPrefix(device, "tcp://") {
+		return DefaultTCPExtra
+	}
+	return extra
+}
+
 // Defaults of Options.
 const (
 	DefaultBaud         = transport.DefaultBaud
@@ -71,7 +86,8 @@ type Options struct {
 	// a speed of its own.
 	Baud int
 	// Extra is added to the first-byte and inter-byte timeouts: converters
-	// (TCP, radio, some USB masters) add latency of their own.
+	// (TCP, radio, some USB masters) add latency of their own. See
+	// ExtraFor for the default over TCP.
 	Extra time.Duration
 	// Retries is the number of repeats after a failed exchange of a read
 	// (0 = DefaultRetries, negative = none).

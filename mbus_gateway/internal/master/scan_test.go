@@ -217,3 +217,21 @@ func TestScanSecondaryUnresolved(t *testing.T) {
 		t.Errorf("found:\ngot  %q\nwant %q", got, want)
 	}
 }
+
+func TestExtraFor(t *testing.T) {
+	tests := []struct {
+		device string
+		extra  time.Duration
+		want   time.Duration
+	}{
+		{"tcp://10.0.0.5:10001", 0, DefaultTCPExtra},
+		{"tcp://10.0.0.5:10001", 5 * time.Millisecond, 5 * time.Millisecond},
+		{"/dev/ttyUSB0", 0, 0},
+		{"/dev/ttyUSB0", 100 * time.Millisecond, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := ExtraFor(tt.device, tt.extra); got != tt.want {
+			t.Errorf("ExtraFor(%q, %v): got %v, want %v", tt.device, tt.extra, got, tt.want)
+		}
+	}
+}

@@ -33,10 +33,11 @@ func TestPacing(t *testing.T) {
 		},
 		{
 			// 2400 baud: the 5-byte request goes out on the bus, then
-			// the delay; chunks of 4 bytes (about 20 ms), the whole
-			// frame done exactly 253 byte times after the delay.
+			// the delay; the first byte alone, then chunks of 4 bytes
+			// (about 20 ms), the whole frame done exactly 253 byte times
+			// after the delay.
 			name: "2400 baud", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
-			wantLen: n, first: byteNs(5, 2400) + 10*time.Millisecond + byteNs(4, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
+			wantLen: n, first: byteNs(5, 2400) + 10*time.Millisecond + byteNs(1, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
 		},
 		{
 			name: "300 baud, meter delay", opts: Options{Baud: 300, ResponseDelay: 10 * time.Millisecond},
@@ -53,7 +54,7 @@ func TestPacing(t *testing.T) {
 			// baud, and the slow answer starts 1 s after it.
 			name: "slow", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
 			meter:   Meter{Faults: []Fault{{Kind: FaultSlow}}},
-			wantLen: n, first: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(4, 2400), last: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(n, 2400),
+			wantLen: n, first: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(1, 2400), last: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(n, 2400),
 		},
 		{
 			name: "slow, own delay, no pacing", opts: Options{ResponseDelay: 10 * time.Millisecond},
@@ -65,7 +66,7 @@ func TestPacing(t *testing.T) {
 			// delay after both.
 			name: "echo", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
 			meter:   Meter{Faults: []Fault{{Kind: FaultEcho}}},
-			wantLen: 5 + n, first: byteNs(4, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
+			wantLen: 5 + n, first: byteNs(1, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
 		},
 	}
 	for _, tt := range tests {
