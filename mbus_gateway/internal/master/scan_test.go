@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -233,5 +234,17 @@ func TestExtraFor(t *testing.T) {
 		if got := ExtraFor(tt.device, tt.extra); got != tt.want {
 			t.Errorf("ExtraFor(%q, %v): got %v, want %v", tt.device, tt.extra, got, tt.want)
 		}
+	}
+}
+
+// TestScanSecondaryAckedButUnread: a meter acknowledges the wildcard but
+// its telegram never comes. The scan fails with ErrUnresolved; it used to
+// report no meter and no error.
+func TestScanSecondaryAckedButUnread(t *testing.T) {
+	s := newScript().on(selectReq(t, "FFFFFFFFFFFFFFFF"), now(ack))
+	m, _ := newMaster(t, s, fastOpts)
+	found, err := m.ScanSecondary(t.Context(), nil)
+	if !errors.Is(err, ErrUnresolved) || len(found) != 0 {
+		t.Fatalf("got %v, %v; want no meter and ErrUnresolved", foundStrings(found), err)
 	}
 }

@@ -288,17 +288,6 @@ var tenMeters = []string{
 	"E0E0E0E0A5110107",
 }
 
-func tenMeterBus(t testing.TB, opts sim.Options) *sim.Bus {
-	bus := newBus(t, opts)
-	for i, s := range tenMeters {
-		err := bus.AddMeter(sim.Meter{Primary: byte(i + 1), Secondary: secondary(t, s), Telegrams: [][]byte{telegram(t, 0, s, uint32(i), false)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return bus
-}
-
 // TestSimScanSecondary: the wildcard search finds ten meters (over TCP;
 // over the pseudo-terminal a subset, since each empty branch costs a
 // timeout) and reports the two meters it cannot tell apart.
