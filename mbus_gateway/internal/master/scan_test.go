@@ -248,3 +248,26 @@ func TestScanSecondaryAckedButUnread(t *testing.T) {
 		t.Fatalf("got %v, %v; want no meter and ErrUnresolved", foundStrings(found), err)
 	}
 }
+
+// TestReadLateEcho: a converter that echoes each request only after the
+// answer. Each echo reaches the next exchange, which skips it: it used to
+// be taken for a wrong answer and cost a repeat.
+func TestReadLateEcho(t *testing.T) {
+	const sec = "00000003A5110107"
+	bus := newBus(t, sim.Options{Echo: true, EchoDelay: 5 * time.Millisecond},
+		sim.Meter{Primary: 2, Secondary: secondary(t, secA), Telegrams: threeTelegrams(t, secA)},
+		sim.Meter{Primary: 3, Secondary: secondary(t, sec), Telegrams: threeTelegrams(t, sec)})
+	m := connect(t, serveTCP(t, bus), Options{})
+	for _, addr := range []string{"2", sec, "2", sec} {
+		res, err := m.Read(t.Context(), mustAddr(t, addr))
+		if err != nil {
+			t.Fatalf("read %s: %v", addr, err)
+		}
+		if got, want := energies(t, res), []float64{1, 2, 3}; !slices.Equal(got, want) {
+			t.Errorf("read %s: got %v, want %v", addr, got, want)
+		}
+	}
+	if st := m.Stats(); st.Retries != 0 || st.Strays == 0 {
+		t.Errorf("stats: got %v, want no retries and the late echoes skipped", st)
+	}
+}
