@@ -182,7 +182,7 @@ func (m *Master) ScanSecondary(ctx context.Context, progress func(Progress)) ([]
 	if err == nil && out == absent {
 		// A late answer to the first try must not pass for one to the
 		// second.
-		err = m.settle(ctx)
+		err = portError(m.settle(ctx))
 		m.firstByte += AnswerTimeout(m.baud)
 		if err == nil {
 			_, err = s.explore(ctx, mbus.Wildcard, 0)

@@ -39,7 +39,12 @@ func MeterID(h mbus.Header, address string) string {
 		b.WriteString("addr_")
 		b.WriteString(address)
 	}
-	out := []byte(strings.ToLower(b.String()))
+	return topicLevel(b.String())
+}
+
+// topicLevel lowers s and replaces everything but [a-z0-9_] with '_'.
+func topicLevel(s string) string {
+	out := []byte(strings.ToLower(s))
 	for i, c := range out {
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
 			out[i] = '_'

@@ -39,8 +39,10 @@ type Versions struct {
 // the poller's view of it.
 type BusStatus struct {
 	BusInfo
-	// State is poll.BusOK, poll.BusBackoff or poll.BusDown.
+	// State is the bus health's (package bushealth): up, suspect, down
+	// or reopening; Since is when it was entered.
 	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
 	Polls     uint64    `json:"polls"`
 	Errors    uint64    `json:"errors"`
 	LastError string    `json:"last_error,omitempty"`
@@ -132,6 +134,7 @@ func (s *Server) status(ctx context.Context) Status {
 		Versions: Versions{Gateway: s.o.Version, Go: runtime.Version()},
 		Bus: BusStatus{
 			State:     snap.Bus.State,
+			Since:     snap.Bus.Since,
 			Polls:     snap.Bus.Polls,
 			Errors:    snap.Bus.Errors,
 			LastError: snap.Bus.LastError,
