@@ -95,6 +95,7 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	// the wire before the slave's response time starts.
 	deadline := time.Now().Add(WireTime(len(req), m.baud) + m.firstByte)
 	got, err := m.receive(ctx, req, want, deadline)
+	m.prev = req
 	if err != nil {
 		return mbus.Frame{}, nil, portError(err)
 	}
@@ -152,6 +153,29 @@ func (m *Master) settle(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// echoTail tells whether b starts with the end of the echo of the
+// previous request (m.prev), its start cut off by the drain before this
+// request: the length of that end, -1 while b may still grow into one, 0
+// when it is not one. Only on a converter that echoes, and only for bytes
+// that cannot start a frame.
+func (m *Master) echoTail(b []byte) int {
+	if m.stats.echoes.Load() == 0 || len(b) == 0 || b[0] == 0xE5 || b[0] == 0x10 || b[0] == 0x68 {
+		return 0
+	}
+	for i := 1; i < len(m.prev); i++ {
+		tail := m.prev[i:]
+		switch k := min(len(b), len(tail)); {
+		case !bytes.Equal(b[:k], tail[:k]):
+			continue
+		case k < len(tail):
+			return -1
+		default:
+			return k
+		}
+	}
+	return 0
 }
 
 // checkAnswer tells whether f is the kind of frame the request asks for.
@@ -260,6 +284,13 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 					// response time starts here.
 					deadline = time.Now().Add(m.firstByte)
 				}
+				continue
+			}
+			if k := m.echoTail(rest); got == 0 && k < 0 {
+				break // maybe the rest of an echo: wait for more
+			} else if got == 0 && k > 0 {
+				m.stats.strays.Add(1)
+				buf = slices.Delete(buf, 0, k)
 				continue
 			}
 			fl, ferr := mbus.FrameLen(rest)

@@ -238,7 +238,10 @@ type Master struct {
 	// fcbSec is the FCB state of meters read by secondary address.
 	fcbSec map[[8]byte]bool
 
-	buf   []byte // receive buffer, reused
+	buf []byte // receive buffer, reused
+	// prev is the request sent before the one under way: on a converter
+	// that echoes late, the drain before a request can cut its echo.
+	prev  []byte
 	stats stats
 }
 

@@ -271,3 +271,23 @@ func TestReadLateEcho(t *testing.T) {
 		t.Errorf("stats: got %v, want no retries and the late echoes skipped", st)
 	}
 }
+
+// TestCutEcho: the drain before a request took the start of the previous
+// request's late echo; its end is skipped, not taken for garbage.
+func TestCutEcho(t *testing.T) {
+	req := reqUD2(1, true)
+	s := newScript().
+		on(sndNKE(1), now(sndNKE(1), ack)).
+		on(req, now(req, telegram(t, 1, secA, 1000, false))).
+		on(sndNKE(2), now(req[2:], sndNKE(2), ack))
+	m, _ := newMaster(t, s, fastOpts)
+	if _, err := m.Read(t.Context(), mustAddr(t, "1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reset(t.Context(), 2); err != nil {
+		t.Fatalf("reset after a cut echo: %v", err)
+	}
+	if st := m.Stats(); st.Strays != 1 || st.Echoes != 3 || st.Retries != 0 {
+		t.Errorf("stats: got %v, want 3 echoes, the cut one skipped, no retries", st)
+	}
+}
