@@ -426,7 +426,11 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	}
 	p.scan = len(meters) == 0 && d.opts.ScanOnStart
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
-	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store, Health: d.health}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
+	previous, err := storedReadings(ctx, p.store)
+	if err != nil {
+		return nil, err
+	}
+	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store, Health: d.health, Previous: previous}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
 		return nil, err
 	}
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)

@@ -170,6 +170,8 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// resets are the notices of the newest confirmed meter resets.
+	resets []string
 	// idents holds every identity known, replaced ones included, by
 	// identifier; unsaved those the IdentityStore has not taken yet.
 	idents  map[string]*reading.Identity
