@@ -16,6 +16,6 @@ soak:
 bench:
 	go test -run '^$$' -bench DecodeCorpus -benchmem -count 10 ./mbus_gateway/internal/mbus
 	go test -run '^$$' -bench ReadMeter -benchtime 20x ./mbus_gateway/internal/master
-	go test -run '^$$' -bench ScanSecondary10 -benchtime 1x ./mbus_gateway/internal/master
+	go test -run '^$$' -bench ScanSecondary -benchtime 2x ./mbus_gateway/internal/master
 	go test -run '^$$' -bench Enqueue -benchtime 3s ./mbus_gateway/internal/store
 	go test -run '^$$' -bench Publish -benchtime 20000x ./mbus_gateway/internal/mqtt

@@ -32,13 +32,11 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	var key []byte
 	if *keyHex != "" {
-		k, err := mbus.ParseHex(*keyHex)
-		if err != nil || len(k) != 16 {
-			// The key is a secret: the message does not repeat it.
-			fmt.Fprintln(stderr, "decode: --key: want 32 hex digits (16 bytes)")
+		var err error
+		if key, err = mbus.ParseKey(*keyHex); err != nil {
+			fmt.Fprintf(stderr, "decode: --key: %v\n", err)
 			return 2
 		}
-		key = k
 	}
 	if *format != "json" && *format != "text" {
 		fmt.Fprintf(stderr, "decode: --format %q: want json or text\n", *format)

@@ -31,7 +31,7 @@ func newBusFlagSet(name string, stderr io.Writer, usage ...string) (*flag.FlagSe
 	fs.StringVar(&b.device, "device", "", "serial device (/dev/ttyUSB0, /dev/serial/by-id/…) or tcp://host:port of a converter")
 	fs.IntVar(&b.baud, "baud", transport.DefaultBaud, "bus speed: 300, 600, 1200, 2400, 4800, 9600, 19200 or 38400")
 	fs.StringVar(&b.parity, "parity", "even", "serial parity: even, none or odd")
-	fs.DurationVar(&b.extra, "extra-timeout", 0, "added to the response timeout, for converters that add latency (e.g. 100ms)")
+	fs.DurationVar(&b.extra, "extra-timeout", 0, "added to the response timeout, for converters that add latency (e.g. 100ms); 0: 20ms over TCP, none on a serial port")
 	fs.StringVar(&b.format, "format", "json", "output format: json or text")
 	return fs, b
 }
@@ -79,7 +79,7 @@ func (b *busFlags) start(ctx context.Context, fs *flag.FlagSet, args []string, s
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 		return nil, nil, 1
 	}
-	return master.New(p, master.Options{Baud: b.baud, Extra: b.extra}), p, -1
+	return master.New(p, master.Options{Baud: b.baud, Extra: master.ExtraFor(b.device, b.extra)}), p, -1
 }
 
 // cmdRead implements `mbus-gateway read --device DEV [--baud N] --address A

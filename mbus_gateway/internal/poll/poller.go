@@ -66,11 +66,13 @@ const (
 // ScanProgress reports how far a scan got. A primary scan counts
 // addresses (Done of Total); a secondary scan counts probes in Done and
 // has no Total, as the number of probes depends on the meters found.
+// Probes counts the requests sent (see master.Progress).
 type ScanProgress struct {
-	Mode  string `json:"mode"`
-	Done  int    `json:"done"`
-	Total int    `json:"total"`
-	Found int    `json:"found"`
+	Mode   string `json:"mode"`
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Found  int    `json:"found"`
+	Probes int    `json:"probes"`
 }
 
 // availability as last reported for a meter.
@@ -518,7 +520,7 @@ func (p *Poller) runScan(ctx context.Context, r request) ([]master.Found, error)
 	p.scan = ScanStatus{Running: true, Progress: prog, Started: time.Now()}
 	p.mu.Unlock()
 	update := func(mp master.Progress) {
-		prog.Done, prog.Total, prog.Found = mp.Done, mp.Total, mp.Found
+		prog.Done, prog.Total, prog.Found, prog.Probes = mp.Done, mp.Total, mp.Found, mp.Probes
 		p.mu.Lock()
 		p.scan.Progress = prog
 		p.mu.Unlock()
@@ -541,9 +543,9 @@ func (p *Poller) runScan(ctx context.Context, r request) ([]master.Found, error)
 	p.noteBus(err, now)
 	p.mu.Unlock()
 	if err != nil {
-		p.log.Warn().Err(err).Str("mode", r.mode).Int("found", len(found)).Msg("scan failed")
+		p.log.Warn().Err(err).Str("mode", r.mode).Int("found", len(found)).Int("probes", prog.Probes).Msg("scan failed")
 	} else {
-		p.log.Info().Str("mode", r.mode).Int("found", len(found)).Msg("scan finished")
+		p.log.Info().Str("mode", r.mode).Int("found", len(found)).Int("probes", prog.Probes).Msg("scan finished")
 	}
 	return found, err
 }

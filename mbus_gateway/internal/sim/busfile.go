@@ -46,6 +46,8 @@ var baudRates = append([]int{0}, transport.Bauds...)
 //	seed: 1                # optional, seeds probabilistic faults
 //	fixed_access_number: false # optional: true keeps each telegram's own
 //	advance: false         # optional: true grows the first counter per answer
+//	echo: false            # optional: true echoes every request (a converter)
+//	echo_delay: 0s         # optional: the echo comes back this late
 //	meters:
 //	  - name: heat         # optional
 //	    primary: 1         # 0-250, required
@@ -57,6 +59,7 @@ var baudRates = append([]int{0}, transport.Bauds...)
 //	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow hang_up
 //	        every: 3          # or probability: 0.1, or neither: always
 //	        delay: 2s         # slow only: how far past the window
+//	        times: 1          # optional: the fault ends after firing this often
 func LoadBusFile(path string) (Setup, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,8 +131,10 @@ func (p *busParser) parse(data []byte) Setup {
 		"fixed_access_number": func(v *yaml.Node) {
 			s.Options.FixedAccessNumber = p.boolean(v, "fixed_access_number")
 		},
-		"advance": func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
-		"meters":  func(v *yaml.Node) { meters = v },
+		"advance":    func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
+		"echo":       func(v *yaml.Node) { s.Options.Echo = p.boolean(v, "echo") },
+		"echo_delay": func(v *yaml.Node) { s.Options.EchoDelay = p.duration(v, "echo_delay") },
+		"meters":     func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
 		if len(p.errs) == 0 {
@@ -364,6 +369,7 @@ func (p *busParser) fault(n *yaml.Node, what string) Fault {
 		"every":       func(v *yaml.Node) { f.Every = p.integer(v, what+".every", 1, 1<<30) },
 		"probability": func(v *yaml.Node) { f.Probability = p.probability(v, what+".probability") },
 		"delay":       func(v *yaml.Node) { f.Delay = p.duration(v, what+".delay") },
+		"times":       func(v *yaml.Node) { f.Times = p.integer(v, what+".times", 1, 1<<30) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return f

@@ -141,7 +141,7 @@ func TestBusFileErrors(t *testing.T) {
 		{"no meters", "baud: 2400\n", []string{"bus.yaml:1: no meters: add a list under meters"}},
 		{"meters not a list", "meters: 3\n", []string{"bus.yaml:1: meters: want a list of meters"}},
 		{"unknown top key", "bauds: 2400\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
-			`bus.yaml:1: bus file: unknown key "bauds" (want advance, baud, fixed_access_number, meters, response_delay, seed)`}},
+			`bus.yaml:1: bus file: unknown key "bauds" (want advance, baud, echo, echo_delay, fixed_access_number, meters, response_delay, seed)`}},
 		{"advance not a bool", "advance: yes\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
 			`bus.yaml:1: advance: want true or false, got "yes"`}},
 		{"fixed_access_number a list", "fixed_access_number: [true]\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{

@@ -108,6 +108,7 @@ type meter struct {
 type faultState struct {
 	Fault
 	count int // answers seen since the fault was set, for Every
+	fired int // times the fault fired, for Times
 }
 
 // Errors of AddMeter and the loaders.
