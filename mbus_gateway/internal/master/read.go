@@ -16,7 +16,8 @@ import (
 //
 // A telegram whose frame was valid but whose records did not all decode
 // is kept, with what decoded, and the problem goes to Result.DecodeErr;
-// only link-level failures make Read fail. On ErrTooManyTelegrams the
+// only link-level failures and encrypted telegrams (see ReadWith) make
+// Read fail. On ErrTooManyTelegrams the
 // result holds the telegrams read so far.
 func (m *Master) Read(ctx context.Context, addr mbus.Address) (Result, error) {
 	return m.ReadAt(ctx, addr, 0)

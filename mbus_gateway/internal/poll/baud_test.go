@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"encoding/hex"
 	"context"
 	"slices"
 	"sync"
@@ -12,30 +13,34 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 )
 
-// baudBus is a fakeBus that can read at another speed; it notes the speed
-// of every read (0: Read, at the bus speed).
+// baudBus is a fakeBus that can read at another speed and with a key; it
+// notes the speed of every read (0: Read, at the bus speed) and the key.
 type baudBus struct {
 	*fakeBus
 
 	mu    sync.Mutex
 	bauds map[string][]int
+	keys  map[string][]string
 }
 
-var _ BaudReader = (*baudBus)(nil)
+var _ MeterReader = (*baudBus)(nil)
 
-func (b *baudBus) note(addr mbus.Address, baud int) {
+func (b *baudBus) note(addr mbus.Address, o master.ReadOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.bauds[addr.String()] = append(b.bauds[addr.String()], baud)
+	b.bauds[addr.String()] = append(b.bauds[addr.String()], o.Baud)
+	if o.Key != nil {
+		b.keys[addr.String()] = append(b.keys[addr.String()], hex.EncodeToString(o.Key))
+	}
 }
 
 func (b *baudBus) Read(ctx context.Context, addr mbus.Address) (master.Result, error) {
-	b.note(addr, 0)
+	b.note(addr, master.ReadOptions{})
 	return b.fakeBus.Read(ctx, addr)
 }
 
-func (b *baudBus) ReadAt(ctx context.Context, addr mbus.Address, baud int) (master.Result, error) {
-	b.note(addr, baud)
+func (b *baudBus) ReadWith(ctx context.Context, addr mbus.Address, o master.ReadOptions) (master.Result, error) {
+	b.note(addr, o)
 	return b.fakeBus.Read(ctx, addr)
 }
 
