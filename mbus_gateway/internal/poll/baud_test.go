@@ -1,8 +1,8 @@
 package poll
 
 import (
-	"encoding/hex"
 	"context"
+	"encoding/hex"
 	"slices"
 	"sync"
 	"testing"
