@@ -105,6 +105,10 @@ func handMadeFrames(t testing.TB) map[string][]byte {
 		// Type F: 2090-07-01 12:30 in summer time (hundred-year bits 1),
 		// and 2024-01-15 08:05 in standard time without them.
 		"date_f_bits": longFrame(t, CIRespVarLong, frameHeader, "046D1EAC41B7", "446D05080F31"),
+		// VIF FD 72 (daylight saving, type K) and FD 73 (listening window
+		// management, type L) keep their bytes, then a volume that must
+		// still decode.
+		"types_k_l": longFrame(t, CIRespVarLong, frameHeader, "04FD7201020304", "02FD730A0B", "0413E8030000"),
 	}
 }
 
