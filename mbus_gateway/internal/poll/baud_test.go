@@ -25,6 +25,34 @@ type baudBus struct {
 
 var _ MeterReader = (*baudBus)(nil)
 
+// newBaudBus is a baudBus whose meters all answer good(time.Second);
+// make it inside the test's bubble.
+func newBaudBus() *baudBus {
+	return &baudBus{fakeBus: &fakeBus{epoch: time.Now(), answer: good(time.Second)}, bauds: map[string][]int{}, keys: map[string][]string{}}
+}
+
+// runOnBus runs a poller of ms on bus, at 2400 Bd, inside the test's
+// bubble, and returns once every meter was read for the first time;
+// stop ends the poller.
+func runOnBus(t *testing.T, bus *baudBus, ms []Meter) (p *Poller, ctx context.Context, stop func()) {
+	t.Helper()
+	p, err := New(Options{Meters: ms, Baud: 2400, Jitter: -1, Seed: 1, StartSpread: -1},
+		bus, &fakeSink{epoch: bus.epoch}, &fakeAvail{epoch: bus.epoch}, zeroLog, newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(10 * time.Second) // the first read of every meter
+	return p, ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
 func (b *baudBus) note(addr mbus.Address, o master.ReadOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -55,20 +83,11 @@ func (b *baudBus) of(addr string) []int {
 // bus speed, with plain Read.
 func TestMeterBaudReachesBus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		now := time.Now()
-		bus := &baudBus{fakeBus: &fakeBus{epoch: now, answer: good(time.Second)}, bauds: map[string][]int{}}
+		bus := newBaudBus()
 		ms := meters(3, time.Hour)
 		ms[1].Baud = 9600
 		ms[2].Baud = 2400 // the bus speed, given explicitly
-		p, err := New(Options{Meters: ms, Baud: 2400, Jitter: -1, Seed: 1, StartSpread: -1},
-			bus, &fakeSink{epoch: now}, &fakeAvail{epoch: now}, zeroLog, newRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		time.Sleep(10 * time.Second) // the first read of every meter
+		p, ctx, stop := runOnBus(t, bus, ms)
 		ms[0].Baud, ms[1].Baud = 300, 0
 		if _, err := p.SetMeters(ms...); err != nil {
 			t.Fatal(err)
@@ -78,10 +97,7 @@ func TestMeterBaudReachesBus(t *testing.T) {
 				t.Fatalf("ReadNow(%s): %v", key, err)
 			}
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stop()
 		tests := []struct {
 			addr string
 			want []int

@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -23,19 +22,10 @@ const testKeyHex = "000102030405060708090a0b0c0d0e0f"
 // read with plain Read.
 func TestMeterKeyReachesBus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		now := time.Now()
-		bus := &baudBus{fakeBus: &fakeBus{epoch: now, answer: good(time.Second)}, bauds: map[string][]int{}, keys: map[string][]string{}}
+		bus := newBaudBus()
 		ms := meters(2, time.Hour)
 		ms[0].Key = testKeyHex
-		p, err := New(Options{Meters: ms, Baud: 2400, Jitter: -1, Seed: 1, StartSpread: -1},
-			bus, &fakeSink{epoch: now}, &fakeAvail{epoch: now}, zeroLog, newRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		time.Sleep(10 * time.Second) // the first read of every meter
+		p, ctx, stop := runOnBus(t, bus, ms)
 		for _, key := range []string{"1", "2"} {
 			if _, err := p.ReadNow(ctx, key); err != nil {
 				t.Fatalf("ReadNow(%s): %v", key, err)
@@ -49,10 +39,7 @@ func TestMeterKeyReachesBus(t *testing.T) {
 		if _, err := p.ReadNow(ctx, "1"); err != nil {
 			t.Fatal(err)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stop()
 		if got, want := bus.keys["1"], []string{testKeyHex, testKeyHex, other}; !slices.Equal(got, want) {
 			t.Errorf("keys of meter 1: got %v, want %v", got, want)
 		}
