@@ -83,21 +83,27 @@ func (b *busFlags) start(ctx context.Context, fs *flag.FlagSet, args []string, s
 }
 
 // cmdRead implements `mbus-gateway read --device DEV [--baud N] --address A
-// [--format json|text]`: it reads every telegram of one meter and prints
+// [--key HEX] [--format json|text]`: it reads every telegram of one meter,
+// decrypted with the key when it encrypts them, and prints
 // them as `decode` does (one JSON object per telegram and line, or a table
 // per telegram). Records that cannot be decoded are reported on stderr
 // after the telegrams and make the exit code 1.
 func cmdRead(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs, bf := newBusFlagSet("read", stderr,
-		"usage: mbus-gateway read --device DEV [--baud N] --address A [--format json|text]",
+		"usage: mbus-gateway read --device DEV [--baud N] --address A [--key HEX] [--format json|text]",
 		"Reads all telegrams of one meter.")
 	address := fs.String("address", "", "primary address 0-250 or 16-hex-digit secondary address")
+	keyHex := keyFlag(fs)
 	var addr mbus.Address
+	var key []byte
 	m, port, code := bf.start(ctx, fs, args, stderr, func() error {
 		if *address == "" {
 			return usageError{"--address is required (0-250 or 16 hex digits)"}
 		}
 		var err error
+		if key, err = parseKey(*keyHex); err != nil {
+			return err
+		}
 		addr, err = mbus.ParseAddress(strings.TrimSpace(*address))
 		return err
 	})
@@ -105,7 +111,7 @@ func cmdRead(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return code
 	}
 	defer port.Close()
-	res, err := m.Read(ctx, addr)
+	res, err := m.ReadWith(ctx, addr, master.ReadOptions{Key: key})
 	print := telegramPrinter(bf.format)
 	for i, t := range res.Telegrams {
 		if perr := print(stdout, i+1, t); perr != nil {

@@ -92,7 +92,7 @@ func describeChanges(ch poll.MeterChanges) string {
 var liveOptions = []string{
 	"log_level", "poll_interval",
 	"meters.address", "meters.name", "meters.poll_interval", "meters.baudrate", "meters.enabled",
-	"meters.guard",
+	"meters.guard", "meters.key",
 }
 
 // restartOptions are the options that take effect at the next start only.
@@ -118,13 +118,4 @@ var restartOptions = []struct {
 	{"metrics_port", func(o *config.Options) any { return o.MetricsPort }},
 	{"data_dir", func(o *config.Options) any { return o.DataDir }},
 	{"buses", func(o *config.Options) any { return o.Buses }},
-	{"meters.key", func(o *config.Options) any {
-		keys := map[string]string{} // by address, of the meters with one
-		for _, m := range o.Meters {
-			if m.Key != "" {
-				keys[m.Address.String()] = string(m.Key)
-			}
-		}
-		return keys
-	}},
 }

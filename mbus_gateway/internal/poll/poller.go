@@ -28,12 +28,13 @@ type Bus interface {
 	ScanSecondary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error)
 }
 
-// BaudReader is a Bus that can read a meter at another speed than the
-// rest of the bus (baud in bit/s), for meters whose Meter.Baud differs
-// from Options.Baud; *master.Master implements it. A Bus without it
-// reads every meter at the bus speed.
-type BaudReader interface {
-	ReadAt(ctx context.Context, addr mbus.Address, baud int) (master.Result, error)
+// MeterReader is a Bus that reads a meter with options of its own: at
+// another speed than the rest of the bus, for meters whose Meter.Baud
+// differs from Options.Baud, and with the key of a meter whose telegrams
+// are encrypted (Meter.Key); *master.Master implements it. A Bus without
+// it reads every meter at the bus speed and without a key.
+type MeterReader interface {
+	ReadWith(ctx context.Context, addr mbus.Address, o master.ReadOptions) (master.Result, error)
 }
 
 // Sink commits a reading to the outbox. An error means the reading is
@@ -568,6 +569,6 @@ func (p *Poller) opContext(ctx context.Context) (context.Context, context.Cancel
 }
 
 var (
-	_ Bus        = (*master.Master)(nil)
-	_ BaudReader = (*master.Master)(nil)
+	_ Bus         = (*master.Master)(nil)
+	_ MeterReader = (*master.Master)(nil)
 )

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -55,6 +56,7 @@ var baudRates = append([]int{0}, transport.Bauds...)
 //	    frames: [kamstrup.hex] # telegram files, or
 //	    telegrams: ["68 …"]    # telegrams as hex (one of the two)
 //	    delay: 5ms         # optional, added to response_delay
+//	    key: 00112233…     # optional: AES-128 key, 32 hex digits; sends in security mode 5
 //	    faults:            # optional
 //	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow hang_up
 //	        every: 3          # or probability: 0.1, or neither: always
@@ -271,6 +273,7 @@ func (p *busParser) meter(n *yaml.Node, what string) (Meter, bool) {
 			}
 		},
 		"delay": func(v *yaml.Node) { m.Delay = p.duration(v, what+".delay") },
+		"key":   func(v *yaml.Node) { m.Key = p.key(v, what+".key") },
 		"faults": func(v *yaml.Node) {
 			for i, f := range p.list(v, what+".faults") {
 				m.Faults = append(m.Faults, p.fault(f, fmt.Sprintf("%s.faults[%d]", what, i)))
@@ -322,6 +325,20 @@ func (p *busParser) telegram(n *yaml.Node, what string) []byte {
 		return nil
 	}
 	return p.check(n, what, s)
+}
+
+// key reads an AES-128 key in hex.
+func (p *busParser) key(n *yaml.Node, what string) []byte {
+	s, ok := p.scalar(n, what)
+	if !ok {
+		return nil
+	}
+	k, err := hex.DecodeString(s)
+	if err != nil || len(k) != 16 {
+		p.errorf(n, "%s: want 32 hex digits (an AES-128 key)", what)
+		return nil
+	}
+	return k
 }
 
 // frameFile reads and checks one telegram file.
