@@ -251,6 +251,7 @@ func newFixture(t testing.TB, change func(*Options), meters ...poll.MeterStatus)
 type request struct {
 	method, target, body string
 	remote               string // default ingressAddr
+	host                 string // default example.com; "-" sends none
 	header               map[string]string
 }
 
@@ -271,6 +272,13 @@ func do(t testing.TB, h http.Handler, req request) *http.Response {
 	}
 	for k, v := range req.header {
 		r.Header.Set(k, v)
+	}
+	switch req.host {
+	case "":
+	case "-":
+		r.Host = ""
+	default:
+		r.Host = req.host
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
