@@ -163,12 +163,17 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// sinkDropped counts the readings dropped since the sink started
+	// failing: the first drop is logged, the rest only counted.
+	sinkDropped int
 }
 
-// Delays between attempts to deliver to a failing sink.
+// Delays between attempts to deliver to a failing sink. The longest is
+// short: an attempt costs one failed commit, and a disk that has space
+// again must not wait (nor drop what the memory cannot hold meanwhile).
 const (
 	sinkRetryMin = 100 * time.Millisecond
-	sinkRetryMax = time.Minute
+	sinkRetryMax = 2 * time.Second
 )
 
 // New checks opts and builds a Poller for bus; metrics go to reg.
