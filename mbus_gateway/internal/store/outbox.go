@@ -138,7 +138,8 @@ func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Pending returns up to limit outbox rows with Seq > afterSeq, oldest first.
+// Pending returns up to limit outbox rows with Seq > afterSeq, oldest first,
+// leaving out rows marked acknowledged (MarkAcked).
 // A row that cannot be decoded stops the list with a *RowError; the rows
 // before it are returned with the error.
 func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error) {
@@ -147,7 +148,7 @@ func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, 
 	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT seq, meter, time, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`,
-		afterSeq, limit)
+		max(afterSeq, s.ackedThrough()), limit)
 	if err != nil {
 		return nil, wrap("pending", err)
 	}
@@ -201,10 +202,10 @@ func (s *Store) Delete(ctx context.Context, seqs ...int64) error {
 	return nil
 }
 
-// Depth is the number of rows in the outbox.
+// Depth is the number of rows in the outbox not marked acknowledged.
 func (s *Store) Depth(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq > ?`, s.ackedThrough()).Scan(&n); err != nil {
 		return 0, wrap("depth", err)
 	}
 	return n, nil

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -61,6 +62,9 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	db   *sql.DB
 	path string
+
+	ackMu sync.Mutex
+	acked int64 // see MarkAcked
 }
 
 // OpenError reports why the database file at Path could not be opened. Err
@@ -123,7 +127,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = db.Close() // the open error is what matters
 		return nil, &OpenError{Path: path, Err: classifyOpen(err)}
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path}
+	if err := loadMark(ctx, s); err != nil {
+		_ = db.Close() // the open error is what matters
+		return nil, &OpenError{Path: path, Err: fmt.Errorf("%w: acknowledgement mark: %w", ErrUnwritable, err)}
+	}
+	return s, nil
 }
 
 // fileMode is the mode of the database and its -wal and -shm files: they
@@ -249,14 +258,15 @@ func quarantine(path string, now time.Time) (string, error) {
 	}
 	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
 	target := base
-	for i := 1; exists(target) || exists(target+"-wal") || exists(target+"-shm"); i++ {
+	for i := 1; exists(target) || exists(target+"-wal") || exists(target+"-shm") || exists(target+ackedSuffix); i++ {
 		target = fmt.Sprintf("%s-%d", base, i)
 	}
 	if err := os.Rename(path, target); err != nil {
 		return "", fmt.Errorf("store: quarantine: %w", err)
 	}
-	// A WAL left behind would be replayed into the new empty database.
-	for _, suffix := range []string{"-wal", "-shm"} {
+	// A WAL left behind would be replayed into the new empty database;
+	// the acknowledgement mark belongs to the old one.
+	for _, suffix := range []string{"-wal", "-shm", ackedSuffix} {
 		if !exists(path + suffix) {
 			continue
 		}
