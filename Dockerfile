@@ -25,7 +25,9 @@ LABEL io.hass.version="${BUILD_VERSION}" \
       org.opencontainers.image.title="M-Bus Gateway" \
       org.opencontainers.image.source="https://github.com/mbus-gateway/mbus-gateway" \
       org.opencontainers.image.licenses="MIT"
-# The Supervisor restarts the add-on when this fails (there is no "watchdog").
+# Docker marks the container unhealthy when this fails three times; the
+# Supervisor restarts it then only if the user switched the add-on's
+# Watchdog on (the manifest has no "watchdog:" key any more).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD wget -q -O /dev/null http://127.0.0.1:8099/health || exit 1
 ENTRYPOINT ["/run.sh"]

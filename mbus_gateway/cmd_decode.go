@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 )
@@ -45,13 +43,10 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "decode: input: %v\n", err)
 		return 1
 	}
-	print := printJSON
-	if *format == "text" {
-		print = printText
-	}
+	print := telegramPrinter(*format)
 	code := 0
 	for n := 1; len(raw) > 0; n++ {
-		size, err := frameSize(raw)
+		size, err := mbus.WholeFrameLen(raw)
 		if err != nil {
 			fmt.Fprintf(stderr, "decode: telegram %d: %v\n", n, err)
 			return 1
@@ -93,77 +88,10 @@ func decodeInput(args []string, stdin io.Reader) (string, error) {
 	return string(b), nil
 }
 
-// frameSize tells how many bytes the frame at the start of b takes, or why
-// b does not start with a whole frame.
-func frameSize(b []byte) (int, error) {
-	n, err := mbus.FrameLen(b)
-	if err != nil {
-		return 0, err
+// telegramPrinter returns how decode and read print a telegram in format.
+func telegramPrinter(format string) func(w io.Writer, n int, t *mbus.Telegram) error {
+	if format == "text" {
+		return mbus.WriteText
 	}
-	if n == 0 || n > len(b) {
-		_, _, err := mbus.DecodeFrame(b)
-		return 0, err
-	}
-	return n, nil
-}
-
-func printJSON(w io.Writer, _ int, t *mbus.Telegram) error {
-	b, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("json: %w", err)
-	}
-	b = append(b, '\n')
-	_, err = w.Write(b)
-	return err
-}
-
-// printText writes a header line and a table of records.
-func printText(w io.Writer, n int, t *mbus.Telegram) error {
-	h := t.Header
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "telegram %d: CI 0x%02X", n, t.CI)
-	if h.ID != "" {
-		fmt.Fprintf(&sb, ", id %s", h.ID)
-	}
-	if h.Manufacturer != "" {
-		fmt.Fprintf(&sb, ", manufacturer %s, version %d", h.Manufacturer, h.Version)
-	}
-	if h.ID != "" {
-		fmt.Fprintf(&sb, ", medium %s", h.Medium)
-	}
-	fmt.Fprintf(&sb, ", access %d, status 0x%02X", h.AccessNumber, h.Status)
-	if flags := h.StatusFlags(); len(flags) > 0 {
-		fmt.Fprintf(&sb, " (%s)", strings.Join(flags, ", "))
-	}
-	if t.AppError >= 0 {
-		fmt.Fprintf(&sb, "\napplication error %d: %s", t.AppError, mbus.AppErrorName(t.AppError))
-	}
-	sb.WriteByte('\n')
-	if len(t.Records) > 0 {
-		tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "KEY\tVALUE\tUNIT\tFUNCTION\tSTORAGE\tTARIFF\tSUBUNIT\tDIF\tVIF")
-		for _, r := range t.Records {
-			v := r.Value.String()
-			if r.Value.Kind == mbus.KindNone {
-				v = "-"
-			}
-			if r.Error != 0 {
-				v += " (" + r.Error.String() + ")"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%x\t%x\n",
-				r.Key, v, r.Unit, r.Function, r.Storage, r.Tariff, r.Subunit, string(r.DIF), string(r.VIF))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	if len(t.ManufacturerData) > 0 {
-		fmt.Fprintf(&sb, "manufacturer data: %x\n", t.ManufacturerData)
-	}
-	if t.MoreRecordsFollow {
-		sb.WriteString("more records follow\n")
-	}
-	sb.WriteByte('\n')
-	_, err := io.WriteString(w, sb.String())
-	return err
+	return func(w io.Writer, _ int, t *mbus.Telegram) error { return mbus.WriteJSON(w, t) }
 }

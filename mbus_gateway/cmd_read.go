@@ -20,6 +20,7 @@ type busFlags struct {
 	parity string
 	extra  time.Duration
 	format string
+	port   transport.Options // from baud and parity, once checked
 }
 
 // newBusFlagSet is newFlagSet for a command that talks to a bus, with
@@ -27,16 +28,12 @@ type busFlags struct {
 func newBusFlagSet(name string, stderr io.Writer, usage ...string) (*flag.FlagSet, *busFlags) {
 	fs := newFlagSet(name, stderr, usage...)
 	b := &busFlags{}
-	b.register(fs)
-	return fs, b
-}
-
-func (b *busFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.device, "device", "", "serial device (/dev/ttyUSB0, /dev/serial/by-id/…) or tcp://host:port of a converter")
 	fs.IntVar(&b.baud, "baud", transport.DefaultBaud, "bus speed: 300, 600, 1200, 2400, 4800, 9600, 19200 or 38400")
 	fs.StringVar(&b.parity, "parity", "even", "serial parity: even, none or odd")
 	fs.DurationVar(&b.extra, "extra-timeout", 0, "added to the response timeout, for converters that add latency (e.g. 100ms)")
 	fs.StringVar(&b.format, "format", "json", "output format: json or text")
+	return fs, b
 }
 
 // check validates the bus flags and that no argument is left over.
@@ -56,20 +53,12 @@ func (b *busFlags) check(fs *flag.FlagSet) error {
 	if b.extra < 0 {
 		return fmt.Errorf("--extra-timeout %v: must not be negative", b.extra)
 	}
+	var err error
+	if b.port.Parity, err = transport.ParseParity(b.parity); err != nil {
+		return fmt.Errorf("--parity: %w", err)
+	}
+	b.port.Baud = b.baud
 	return nil
-}
-
-// open opens the port and puts a master on it.
-func (b *busFlags) open(ctx context.Context) (*master.Master, io.Closer, error) {
-	parity, err := transport.ParseParity(b.parity)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--parity: %w", err)
-	}
-	port, err := transport.Open(ctx, b.device, transport.Options{Baud: b.baud, Parity: parity})
-	if err != nil {
-		return nil, nil, err
-	}
-	return master.New(port, master.Options{Baud: b.baud, Extra: b.extra}), port, nil
 }
 
 // start parses args into fs, checks the bus flags and then the
@@ -85,12 +74,12 @@ func (b *busFlags) start(ctx context.Context, fs *flag.FlagSet, args []string, s
 	}); code >= 0 {
 		return nil, nil, code
 	}
-	m, port, err := b.open(ctx)
+	p, err := transport.Open(ctx, b.device, b.port)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 		return nil, nil, 1
 	}
-	return m, port, -1
+	return master.New(p, master.Options{Baud: b.baud, Extra: b.extra}), p, -1
 }
 
 // cmdRead implements `mbus-gateway read --device DEV [--baud N] --address A
@@ -117,10 +106,7 @@ func cmdRead(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	defer port.Close()
 	res, err := m.Read(ctx, addr)
-	print := printJSON
-	if bf.format == "text" {
-		print = printText
-	}
+	print := telegramPrinter(bf.format)
 	for i, t := range res.Telegrams {
 		if perr := print(stdout, i+1, t); perr != nil {
 			fmt.Fprintf(stderr, "read: %v\n", perr)

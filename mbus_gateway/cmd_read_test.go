@@ -88,7 +88,7 @@ func serveBus(t *testing.T, bus *sim.Bus, link string) string {
 }
 
 func TestReadCommand(t *testing.T) {
-	read := commands()["read"]
+	read := mustCommand(t, "read")
 	for _, link := range []string{"tcp", "pty"} {
 		t.Run(link, func(t *testing.T) {
 			dev := serveBus(t, testBus(t), link)
@@ -182,7 +182,7 @@ func TestBusCommandErrors(t *testing.T) {
 		{"scan", []string{"--device", "/dev/ttyUSB0", "--baud", "1000"}, 1, "baud rate 1000"},
 	}
 	for _, tt := range tests {
-		_, errOut, code := busCmd(t.Context(), commands()[tt.cmd], tt.args...)
+		_, errOut, code := busCmd(t.Context(), mustCommand(t, tt.cmd), tt.args...)
 		if code != tt.code || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%s %q: got exit %d, stderr %q; want exit %d and %q", tt.cmd, tt.args, code, errOut, tt.code, tt.want)
 		}
@@ -190,4 +190,14 @@ func TestBusCommandErrors(t *testing.T) {
 			t.Errorf("%s %q: error spans several lines: %q", tt.cmd, tt.args, errOut)
 		}
 	}
+}
+
+// mustCommand is the command called name.
+func mustCommand(t *testing.T, name string) command {
+	t.Helper()
+	c, ok := commandNamed(name)
+	if !ok {
+		t.Fatalf("no command %q", name)
+	}
+	return c
 }

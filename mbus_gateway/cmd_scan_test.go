@@ -9,7 +9,7 @@ import (
 )
 
 func TestScanCommand(t *testing.T) {
-	scan := commands()["scan"]
+	scan := mustCommand(t, "scan")
 	for _, link := range []string{"tcp", "pty"} {
 		t.Run(link, func(t *testing.T) {
 			dev := serveBus(t, testBus(t), link)
@@ -47,7 +47,7 @@ func TestScanPrimaryInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	w := &cancelAfter{cancel: cancel, marker: "scan: 10/251"}
 	var out strings.Builder
-	code := commands()["scan"].run(ctx, []string{"--device", dev, "--baud", "38400", "--format", "text"}, strings.NewReader(""), &out, w)
+	code := mustCommand(t, "scan").run(ctx, []string{"--device", dev, "--baud", "38400", "--format", "text"}, strings.NewReader(""), &out, w)
 	if code != 1 || !strings.Contains(w.String(), "interrupted, 3 found so far") {
 		t.Fatalf("exit %d, stderr %q", code, w.String())
 	}

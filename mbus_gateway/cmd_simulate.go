@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -81,13 +80,11 @@ func cmdSimulate(ctx context.Context, args []string, _ io.Reader, stdout, stderr
 }
 
 func simulate(ctx context.Context, f simulateFlags, stdout, stderr io.Writer) error {
-	var setup sim.Setup
-	var err error
+	load, from := sim.LoadFramesDir, f.frames
 	if f.bus != "" {
-		setup, err = sim.LoadBusFile(f.bus)
-	} else {
-		setup, err = sim.LoadFramesDir(f.frames)
+		load, from = sim.LoadBusFile, f.bus
 	}
+	setup, err := load(from)
 	if err != nil {
 		return err
 	}
@@ -104,29 +101,5 @@ func simulate(ctx context.Context, f simulateFlags, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if f.listen == "pty" {
-		p, err := bus.OpenPTY(ctx, f.link)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		printBus(stdout, p.Path(), bus)
-		<-ctx.Done()
-		return nil
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", strings.TrimPrefix(f.listen, "tcp://"))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	printBus(stdout, "tcp://"+ln.Addr().String(), bus)
-	return bus.ServeTCP(ctx, ln)
-}
-
-// printBus says where the bus is served and which meters are on it.
-func printBus(w io.Writer, where string, bus *sim.Bus) {
-	fmt.Fprintf(w, "listening on %s\n", where)
-	for _, m := range bus.Meters() {
-		fmt.Fprintf(w, "  primary %3d  secondary %s  telegrams %d  %s\n", m.Primary, m.Secondary, m.Telegrams, m.Name)
-	}
+	return bus.ServeAt(ctx, f.listen, f.link, stdout)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -19,25 +20,31 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
 // command is one subcommand: it gets its own arguments and returns the exit code.
 type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"run":             {"run the gateway (default: /data/options.json)", cmdRun},
-		"demo":            {"simulated meters, embedded MQTT broker, gateway and status page", cmdDemo},
-		"decode":          {"decode telegram(s) given as hex", cmdDecode},
-		"read":            {"read one meter, all telegrams", cmdRead},
-		"scan":            {"scan the bus for meters", cmdScan},
-		"simulate":        {"serve a software meter bus over TCP or a pseudo-terminal", cmdSimulate},
-		"validate-config": {"check an options file", cmdValidateConfig},
-		"migrate-config":  {"convert the older Python gateway's config to options YAML", cmdMigrateConfig},
-		"version":         {"print the version", cmdVersion},
+// commands in the order usage lists them.
+var commands = []command{
+	{"run", "run the gateway (default: /data/options.json)", cmdRun},
+	{"demo", "simulated meters, embedded MQTT broker, gateway and status page", cmdDemo},
+	{"decode", "decode telegram(s) given as hex", cmdDecode},
+	{"read", "read one meter, all telegrams", cmdRead},
+	{"scan", "scan the bus for meters", cmdScan},
+	{"simulate", "serve a software meter bus over TCP or a pseudo-terminal", cmdSimulate},
+	{"validate-config", "check an options file", cmdValidateConfig},
+	{"migrate-config", "convert the older Python gateway's config to options YAML", cmdMigrateConfig},
+	{"version", "print the version", cmdVersion},
+}
+
+// commandNamed finds a command by its name.
+func commandNamed(name string) (command, bool) {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
+		return command{}, false
 	}
+	return commands[i], true
 }
-
-var order = []string{"run", "demo", "decode", "read", "scan", "simulate", "validate-config", "migrate-config", "version"}
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -47,7 +54,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	cmd, ok := commands()[args[0]]
+	cmd, ok := commandNamed(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "mbus-gateway: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -61,9 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: mbus-gateway <command> [flags]")
 	fmt.Fprintln(w)
-	cmds := commands()
-	for _, name := range order {
-		fmt.Fprintf(w, "  %-16s %s\n", name, cmds[name].summary)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mbus-gateway <command> -h' for the flags of a command.")
 }

@@ -321,7 +321,7 @@ func TestWorkflows(t *testing.T) {
 		t.Errorf("image.yaml: triggers %v, want pushes of tags only", on)
 	}
 	text := string(readRootFile(t, ".github/workflows/image.yaml"))
-	for _, want := range []string{"arch: aarch64", "arch: amd64", "linux/arm64", "linux/amd64", "docker/build-push-action", "ghcr.io/", "BUILD_ARCH=", "BUILD_VERSION="} {
+	for _, want := range []string{"docker/build-push-action", "docker/login-action", "push: true"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("image.yaml: %q missing", want)
 		}

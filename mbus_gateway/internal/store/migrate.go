@@ -16,6 +16,7 @@ type migration func(ctx context.Context, tx *sql.Tx) error
 var migrations = []migration{
 	migrateV1,
 	migrateV2,
+	migrateV3,
 }
 
 // migrateV1 is the first schema: outbox, last state per meter, key/value.

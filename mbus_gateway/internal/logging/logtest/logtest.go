@@ -4,8 +4,10 @@ package logtest
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Buffer collects what concurrent writers (loggers, a child process's
@@ -14,13 +16,45 @@ import (
 type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
+	// wrote is closed and replaced by each Write, waking WaitCount.
+	wrote chan struct{}
 }
 
 // Write appends p; it never fails.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wrote != nil {
+		close(b.wrote)
+		b.wrote = nil
+	}
 	return b.b.Write(p)
+}
+
+// WaitCount waits until s occurs at least n times in what was written and
+// returns nil, or an error saying how many were seen when timeout passes
+// first.
+func (b *Buffer) WaitCount(s string, n int, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		got := strings.Count(b.b.String(), s)
+		if got >= n {
+			b.mu.Unlock()
+			return nil
+		}
+		if b.wrote == nil {
+			b.wrote = make(chan struct{})
+		}
+		wrote := b.wrote
+		b.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-deadline.C:
+			return fmt.Errorf("%q: seen %d times in %v, want %d", s, got, timeout, n)
+		}
+	}
 }
 
 // String returns everything written so far.

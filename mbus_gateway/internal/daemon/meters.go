@@ -1,8 +1,7 @@
-package main
+package daemon
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,9 +27,9 @@ func startMeters(ctx context.Context, o *config.Options, s *store.Store) ([]poll
 	for _, m := range o.Meters {
 		add(pollMeter(m))
 	}
-	added, err := loadAdded(ctx, s)
+	added, err := s.AddedMeters(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
 	for _, a := range added {
 		if addr, err := mbus.ParseAddress(a.Address); err == nil {
@@ -42,7 +41,7 @@ func startMeters(ctx context.Context, o *config.Options, s *store.Store) ([]poll
 	}
 	found, err := s.Found(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
 	for _, f := range found {
 		if addr, err := mbus.ParseAddress(f.Address); err == nil {

@@ -1,8 +1,7 @@
-package main
+package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -127,21 +126,10 @@ func openProblem(err error) string {
 	return msg
 }
 
-// quarantineKey holds, in the key/value table of the database that
-// replaced a corrupt one, where that one was moved and when
-// (quarantineRecord as JSON), so that the warning survives restarts.
-const quarantineKey = "data.quarantined"
-
 // quarantineShown is how long after the move the page keeps warning about
 // a corrupt database moved aside, unless the file is gone before (someone
 // looked at it).
 const quarantineShown = 7 * 24 * time.Hour
-
-// quarantineRecord is the value under quarantineKey.
-type quarantineRecord struct {
-	Path string    `json:"path"`
-	At   time.Time `json:"at"`
-}
 
 // quarantineNote returns the corrupt database the page should warn about,
 // "" for none. moved is where one was moved just now ("" if not): it is
@@ -150,24 +138,16 @@ type quarantineRecord struct {
 // returned name holds all the same.
 func quarantineNote(ctx context.Context, s *store.Store, moved string, now time.Time) (string, error) {
 	if moved != "" {
-		data, err := json.Marshal(quarantineRecord{Path: moved, At: now.UTC()})
-		if err == nil {
-			err = s.Set(ctx, quarantineKey, string(data))
-		}
-		if err != nil {
+		if err := s.RecordQuarantine(ctx, store.Quarantine{Path: moved, At: now.UTC()}); err != nil {
 			return moved, fmt.Errorf("record the quarantine: %w", err)
 		}
 		return moved, nil
 	}
-	raw, ok, err := s.Get(ctx, quarantineKey)
+	rec, ok, err := s.LastQuarantine(ctx)
 	if err != nil || !ok {
 		return "", err
 	}
-	var rec quarantineRecord
-	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-		return "", fmt.Errorf("%s in the store: %w", quarantineKey, err)
-	}
-	if rec.Path == "" || now.Sub(rec.At) > quarantineShown {
+	if now.Sub(rec.At) > quarantineShown {
 		return "", nil
 	}
 	if _, err := os.Lstat(rec.Path); errors.Is(err, fs.ErrNotExist) {

@@ -1,8 +1,7 @@
-package main
+package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -37,17 +36,6 @@ func (s *outboxSink) Deliver(ctx context.Context, r reading.Reading) error {
 	return nil
 }
 
-// addedMetersKey holds, in the store's key/value table, the meters added
-// on the status page (JSON list of addedMeter), so that they are read
-// again after a restart.
-const addedMetersKey = "web.added_meters"
-
-// addedMeter is one meter added on the status page.
-type addedMeter struct {
-	Address string `json:"address"`
-	Name    string `json:"name,omitempty"`
-}
-
 // meterAdder is the status page's MeterAdder: it persists the meter, then
 // schedules it. It also records it among the found meters, which the page
 // and the next start list. Reloads replace the poller's meters through it
@@ -76,15 +64,7 @@ func (a *meterAdder) AddMeter(ctx context.Context, address, name string) error {
 			return fmt.Errorf("add meter %s: %w", key, web.ErrMeterExists)
 		}
 	}
-	list, err := loadAdded(ctx, a.store)
-	if err != nil {
-		return fmt.Errorf("add meter %s: %w", key, err)
-	}
-	data, err := json.Marshal(append(list, addedMeter{Address: key, Name: name}))
-	if err != nil {
-		return fmt.Errorf("add meter %s: %w", key, err)
-	}
-	if err := a.store.Set(ctx, addedMetersKey, string(data)); err != nil {
+	if err := a.store.AddMeter(ctx, store.AddedMeter{Address: key, Name: name}); err != nil {
 		return fmt.Errorf("add meter %s: %w", key, err)
 	}
 	if err := a.store.SaveFound(ctx, []store.Found{foundOf(addr, time.Now())}); err != nil {
@@ -129,19 +109,6 @@ func (a *meterAdder) addFound(ctx context.Context, found []store.Found) (added i
 	}
 	added, err = a.poller.AddMeters(ms...)
 	return added, saveErr, err
-}
-
-// loadAdded reads the meters added on the status page.
-func loadAdded(ctx context.Context, s *store.Store) ([]addedMeter, error) {
-	raw, ok, err := s.Get(ctx, addedMetersKey)
-	if err != nil || !ok {
-		return nil, err
-	}
-	var list []addedMeter
-	if err := json.Unmarshal([]byte(raw), &list); err != nil {
-		return nil, fmt.Errorf("%s in the store: %w", addedMetersKey, err)
-	}
-	return list, nil
 }
 
 // foundOf describes a meter at addr for the store's list of found meters.

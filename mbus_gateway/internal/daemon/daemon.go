@@ -1,4 +1,10 @@
-package main
+// Package daemon is the gateway as `mbus-gateway run` runs it: the bus
+// port and master, the poller, the store, the MQTT client, the Home
+// Assistant bridge device, the status page and the metrics, wired together
+// and run under one errgroup by Run. It opens the web side first and
+// everything that needs the database once the database opens, applies
+// reloaded options and shuts down in order.
+package daemon
 
 import (
 	"context"
@@ -38,32 +44,60 @@ const storeFile = "mbus-gateway.db"
 // instead of keeping a ghost client with our Last Will.
 const clientIDKey = "mqtt.client_id"
 
-// settings is what the daemon needs besides the options: where it logs,
-// where the web side listens when that differs from the options (the demo
-// serves loopback only), and how to re-read the options on SIGHUP.
-type settings struct {
-	version string
-	logOut  io.Writer
-	// webListen and metricsListen replace ":<web_port>" and
-	// ":<metrics_port>" when set; webAllow replaces web_allow when not nil.
-	webListen, metricsListen string
-	webAllow                 []string
-	// reload re-reads the options; nil when there is nothing to re-read.
-	reload func() (*config.Options, error)
-	// hup delivers SIGHUP; nil when reloading is not offered.
-	hup <-chan os.Signal
-	// ready, if set, is called once everything listens, with the web
+// Deps is what the daemon needs besides the options: who it is, where it
+// logs, where the web side listens when that differs from the options
+// (the demo serves loopback only), and how to re-read the options on
+// SIGHUP. The zero value of every field but LogOut is usable.
+type Deps struct {
+	// Version is the gateway's version, as `mbus-gateway version` prints it.
+	Version string
+	// LogOut receives the log.
+	LogOut io.Writer
+	// WebListen and MetricsListen replace ":<web_port>" and
+	// ":<metrics_port>" when set; WebAllow replaces web_allow when not nil.
+	WebListen, MetricsListen string
+	WebAllow                 []string
+	// Reload re-reads the options; nil when there is nothing to re-read.
+	Reload func() (*config.Options, error)
+	// Hup delivers SIGHUP; nil when reloading is not offered.
+	Hup <-chan os.Signal
+	// Ready, if set, is called once everything listens, with the web
 	// server's address (the demo prints it).
-	ready func(webAddr, metricsAddr net.Addr)
-	// getenv reads the environment (NOTIFY_SOCKET, WATCHDOG_USEC).
-	getenv func(string) string
+	Ready func(webAddr, metricsAddr net.Addr)
+	// Getenv reads the environment (NOTIFY_SOCKET, WATCHDOG_USEC, GOGC,
+	// MBUS_DIAG_DB_MAX_PAGES); nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// ErrLogged marks an error of Run that is already in the log: the gateway
+// ran and stopped because of it. Other errors of Run come before the
+// logger exists and are for the caller to report.
+var ErrLogged = errors.New("stopped with an error")
+
+// Run is the gateway: it builds the daemon from o (an error names the
+// option or setting at fault) and runs it until ctx ends. It returns nil
+// after a clean stop.
+func Run(ctx context.Context, o *config.Options, deps Deps) error {
+	if deps.Getenv == nil {
+		deps.Getenv = os.Getenv
+	}
+	tuneGC(deps.Getenv)
+	d, err := newDaemon(ctx, o, deps)
+	if err != nil {
+		return err
+	}
+	if err := d.run(ctx); err != nil {
+		d.log.Error().Err(err).Msg("stopped with an error")
+		return fmt.Errorf("%w: %w", ErrLogged, err)
+	}
+	return nil
 }
 
 // daemon is the running gateway: newDaemon builds what does not need the
 // database, Run serves the web side at once and builds and runs the rest
 // (parts) as soon as the database opens.
 type daemon struct {
-	set    settings
+	deps   Deps
 	opts   *config.Options
 	log    zerolog.Logger
 	level  *levelFilter
@@ -102,17 +136,14 @@ type parts struct {
 // because of the options happens later: a broker the Supervisor does not
 // know or a bad diagnostic setting end here, with an error naming the
 // cause, before the data directory is touched. The log level and format
-// were checked with the options; log goes to set.logOut from here on.
-func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon, err error) {
-	if set.getenv == nil {
-		set.getenv = os.Getenv
-	}
-	log, level, err := newLogger(set.logOut, o.LogLevel, o.LogFormat)
+// were checked with the options; log goes to deps.LogOut from here on.
+func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, err error) {
+	log, level, err := newLogger(deps.LogOut, o.LogLevel, o.LogFormat)
 	if err != nil {
 		return nil, err
 	}
-	d = &daemon{set: set, opts: o, log: log, level: level}
-	if d.notify, err = newNotifier(set.getenv); err != nil {
+	d = &daemon{deps: deps, opts: o, log: log, level: level}
+	if d.notify, err = newNotifier(deps.Getenv); err != nil {
 		return nil, err
 	}
 	if d.broker, err = resolveBroker(ctx, o); err != nil {
@@ -121,13 +152,13 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 	d.broker.TopicPrefix = o.TopicPrefix
 	d.broker.DiscoveryPrefix = o.DiscoveryPrefix
 	d.broker.ExpireAfter = int(o.ExpireAfter / time.Second)
-	d.broker.Version = set.version
+	d.broker.Version = deps.Version
 	d.broker.OutboxMaxRows = o.OutboxMaxRows
 	d.broker.OutboxMaxAge = o.OutboxMaxAge
-	if d.maxPages, err = parseMaxPages(set.getenv(dbMaxPagesEnv)); err != nil {
+	if d.maxPages, err = parseMaxPages(deps.Getenv(dbMaxPagesEnv)); err != nil {
 		return nil, err
 	}
-	if d.reg, err = newRegistry(set.version); err != nil {
+	if d.reg, err = newRegistry(deps.Version); err != nil {
 		return nil, err
 	}
 
@@ -152,15 +183,15 @@ func newDaemon(ctx context.Context, o *config.Options, set settings) (d *daemon,
 // that look at d.parts.
 func (d *daemon) newWeb() (*web.Server, error) {
 	o := d.opts
-	listen := d.set.webListen
+	listen := d.deps.WebListen
 	if listen == "" {
 		listen = ":" + strconv.Itoa(o.WebPort)
 	}
-	metrics := d.set.metricsListen
+	metrics := d.deps.MetricsListen
 	if metrics == "" && o.MetricsPort != 0 {
 		metrics = ":" + strconv.Itoa(o.MetricsPort)
 	}
-	allow := d.set.webAllow
+	allow := d.deps.WebAllow
 	if allow == nil {
 		allow = make([]string, len(o.WebAllow))
 		for i, p := range o.WebAllow {
@@ -172,7 +203,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		Listen:        listen,
 		Allow:         allow,
 		MetricsListen: metrics,
-		Version:       d.set.version,
+		Version:       d.deps.Version,
 		Bus:           d.busInfo,
 		Broker:        d.brokerStatus,
 		OutboxDepth:   side.depth,
@@ -237,15 +268,15 @@ func count(n int64) uint64 {
 	return uint64(n)
 }
 
-// Run serves the web side, opens the database (waiting as long as it
+// run serves the web side, opens the database (waiting as long as it
 // takes, see serve) and runs every long-lived part under one errgroup
 // until ctx ends, then lets each finish its own way (the poller its frame
 // in flight, the MQTT client its "offline" and outstanding
 // acknowledgements, the web server its requests) and closes the store
 // last, when nothing uses it any more.
-func (d *daemon) Run(ctx context.Context) error {
+func (d *daemon) run(ctx context.Context) error {
 	defer d.close()
-	d.log.Info().Str("version", d.set.version).Object("options", d.opts).Msg("starting")
+	d.log.Info().Str("version", d.deps.Version).Object("options", d.opts).Msg("starting")
 	for _, w := range d.opts.Warnings() {
 		d.log.Warn().Msg(w)
 	}
@@ -281,8 +312,8 @@ func (d *daemon) started(ctx context.Context) error {
 	if err := d.notify.send(sdReady); err != nil {
 		d.log.Warn().Err(err).Msg("cannot tell systemd")
 	}
-	if d.set.ready != nil {
-		d.set.ready(d.web.Addr(), d.web.MetricsAddr())
+	if d.deps.Ready != nil {
+		d.deps.Ready(d.web.Addr(), d.web.MetricsAddr())
 	}
 	return nil
 }
@@ -332,7 +363,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	if p.scan {
 		g.Go(func() error { d.scanOnStart(gctx, p); return nil })
 	}
-	if d.set.hup != nil && d.set.reload != nil {
+	if d.deps.Hup != nil && d.deps.Reload != nil {
 		g.Go(func() error { d.reloads(gctx, p); return nil })
 	}
 	return g.Wait()
@@ -395,7 +426,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
 	p.adder = &meterAdder{poller: p.poller, store: p.store, interval: d.opts.PollInterval}
 	d.notes.setLive(p.poller.Warnings)
-	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.set.version},
+	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.deps.Version},
 		p.mqtt, bridgeControl{d: d, p: p}, d.level,
 		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats},
 		logging.Component(d.log, "bridge"))

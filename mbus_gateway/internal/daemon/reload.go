@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -18,9 +18,9 @@ func (d *daemon) reloads(ctx context.Context, p *parts) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.set.hup:
+		case <-d.deps.Hup:
 		}
-		o, err := d.set.reload()
+		o, err := d.deps.Reload()
 		if err != nil {
 			log.Error().Err(err).Msg("options not reloaded: the running ones stay in effect")
 			continue
