@@ -48,6 +48,7 @@ var options = []field[Options]{
 	intField("web_port", 8099, func(o *Options) *int { return &o.WebPort }),
 	{key: "web_allow", def: []any{"172.30.32.2"}, decode: decodeWebAllow},
 	intField("metrics_port", 9105, func(o *Options) *int { return &o.MetricsPort }),
+	stringField("metrics_bind", "127.0.0.1", func(o *Options) *string { return &o.MetricsBind }),
 	stringField("data_dir", "/data", func(o *Options) *string { return &o.DataDir }),
 }
 
@@ -78,7 +79,7 @@ func Keys() []string {
 
 // StandaloneOnlyKeys lists the options that only a standalone installation
 // uses; the add-on's manifest does not offer them.
-func StandaloneOnlyKeys() []string { return []string{"data_dir"} }
+func StandaloneOnlyKeys() []string { return []string{"data_dir", "metrics_bind"} }
 
 // topLevel reports the keys allowed at the top of a file, and, for the
 // nested object, the keys allowed inside it.

@@ -148,6 +148,9 @@ type Options struct {
 	// needs more bus time than there is. It is called for every status
 	// document and must return quickly. nil shows none.
 	Warnings func() []string
+	// Salvage reports what was saved from a corrupt database at start;
+	// nil, or a nil answer, shows nothing.
+	Salvage func() *Salvage
 	// Gatherer provides /metrics; required. Nothing is registered globally.
 	Gatherer prometheus.Gatherer
 	// Refresh is how often open event streams look for changes;
