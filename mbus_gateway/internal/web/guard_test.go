@@ -4,6 +4,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 )
 
 // A page on another site must not act on the gateway through a browser
@@ -103,5 +107,28 @@ func TestRefusalNamesWebAllow(t *testing.T) {
 	body := readBody(t, res)
 	if res.StatusCode != 403 || !strings.Contains(body, "web_allow") || !strings.Contains(body, "192.168.1.20") {
 		t.Errorf("got %d %q, want 403 naming web_allow and the address", res.StatusCode, body)
+	}
+}
+
+// The start log says who may open the page.
+func TestStartLogNamesWhoMayOpen(t *testing.T) {
+	for _, tt := range []struct {
+		allow []string
+		want  string
+	}{
+		{nil, "through Home Assistant ingress only; web_allow lists more addresses"},
+		{[]string{"172.30.32.2", "192.168.1.0/24"}, "may be opened from 172.30.32.2, 192.168.1.0/24"},
+		{[]string{}, "from no address (web_allow is empty)"},
+	} {
+		var log logtest.Buffer
+		f := newFixture(t, func(o *Options) {
+			loopbackListens(o)
+			o.Allow = tt.allow
+			o.Log = zerolog.New(&log)
+		})
+		running(t, f)
+		if got := log.String(); !strings.Contains(got, tt.want) {
+			t.Errorf("allow %q: log %q, want %q", tt.allow, got, tt.want)
+		}
 	}
 }

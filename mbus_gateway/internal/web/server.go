@@ -312,8 +312,8 @@ func (s *Server) Run(ctx context.Context) error {
 		listeners = append(listeners, s.limit(mln))
 		s.metricsAddr = mln.Addr()
 	}
-	close(s.ready)
 	s.logServing()
+	close(s.ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, srv := range servers {
