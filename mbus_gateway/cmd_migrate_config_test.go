@@ -8,12 +8,12 @@ import (
 )
 
 func TestMigrateConfig(t *testing.T) {
-	old := filepath.Join(configTestdata, "migrate", "old-v1.json")
-	want, err := os.ReadFile(filepath.Join(configTestdata, "migrate", "old-v1.options.yaml"))
+	old := filepath.Join(configTestdata, "migrate", "old-v1-tcp.json")
+	want, err := os.ReadFile(filepath.Join(configTestdata, "migrate", "old-v1-tcp.options.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes, err := os.ReadFile(filepath.Join(configTestdata, "migrate", "old-v1.notes.txt"))
+	notes, err := os.ReadFile(filepath.Join(configTestdata, "migrate", "old-v1-tcp.notes.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +42,52 @@ func TestMigrateConfig(t *testing.T) {
 	}
 	if code, stdout, _ := runConfigCmd(t, cmdValidateConfig, "", out); code != 0 || stdout != out+": ok\n" {
 		t.Errorf("validate-config on the result: got %d, %q", code, stdout)
+	}
+
+	// -o over a world-readable file: the result is a new file only the
+	// owner can read, nothing else is left in the directory.
+	if err := os.Chmod(out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runConfigCmd(t, cmdMigrateConfig, "", "-o", out, old); code != 0 {
+		t.Fatalf("over a 0644 file: got %d, %s", code, stderr)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("over a 0644 file: got mode %v (%v), want 0600: the file holds the broker password", fi.Mode().Perm(), err)
+	}
+	if got, err := os.ReadFile(out); err != nil || string(got) != string(want) {
+		t.Errorf("over a 0644 file: got %q (%v), want %q", got, err, want)
+	}
+	if entries, err := os.ReadDir(filepath.Dir(out)); err != nil || len(entries) != 1 {
+		t.Errorf("got %d entries (%v) in the directory, want only %s", len(entries), err, filepath.Base(out))
+	}
+	// A directory that cannot be written to is an error, not a partial file.
+	if code, _, stderr := runConfigCmd(t, cmdMigrateConfig, "", "-o", filepath.Join(t.TempDir(), "missing", "o.yaml"), old); code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("into a missing directory: got %d, %q; want 1 and a message naming it", code, stderr)
+	}
+}
+
+// TestMigrateConfigDroppedMeters: a meter that cannot be converted makes
+// exit code 1 and a message naming it; the rest is written for the user
+// to fix.
+func TestMigrateConfigDroppedMeters(t *testing.T) {
+	old := filepath.Join(configTestdata, "migrate", "old-v1.json")
+	want, err := os.ReadFile(filepath.Join(configTestdata, "migrate", "old-v1.options.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runConfigCmd(t, cmdMigrateConfig, "", old)
+	if code != 1 || stdout != string(want) {
+		t.Errorf("got %d, stdout %q; want 1 and %q", code, stdout, want)
+	}
+	for _, line := range []string{
+		"migrate: could not convert:\n",
+		"known_devices[2]: address 5 repeats known_devices[0]: keep one of them\n",
+		`known_devices[3]: address "251" is out of range: primary addresses go from 0 to 250` + "\n",
+	} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("stderr %q lacks %q", stderr, line)
+		}
 	}
 }
 

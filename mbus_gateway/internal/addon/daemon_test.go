@@ -113,7 +113,12 @@ func TestDaemonAcceptsSupervisorOptions(t *testing.T) {
 			"topic_prefix": "home/mbus", "discovery_prefix": "homeassistant",
 			"expire_after": 600, "outbox_max_rows": 1000, "outbox_max_age": 86400,
 			"log_level": "debug", "log_format": "json",
-			"web_port": 8099, "web_allow": ["172.30.32.2", "192.168.1.0/24"], "metrics_port": 0}`},
+			"web_allow": ["172.30.32.2", "192.168.1.0/24"]}`},
+		{"several buses", `{
+			"baudrate": 2400, "scan_mode": "primary",
+			"buses": [{"name": "plant_room", "serial_port": "/dev/ttyUSB0", "baudrate": 9600,
+			           "meters": [{"address": "5", "baudrate": 300, "key": "000102030405060708090A0B0C0D0E0F"}]},
+			          {"name": "stairwell", "tcp_address": "192.168.1.50:10001", "scan_on_start": false}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,9 +148,8 @@ func TestDaemonAcceptsSupervisorOptions(t *testing.T) {
 	}
 }
 
-// TestSupervisorWritesListAsText pins why the baud rates are int(300,38400)
-// rather than a list(…) dropdown: a list() option reaches options.json as
-// text ("2400"), and the daemon reads integers.
+// TestSupervisorWritesListAsText pins why the daemon takes baud rates as
+// text too: a list() option reaches options.json as text ("2400").
 func TestSupervisorWritesListAsText(t *testing.T) {
 	got, err := supervisorWrites("list(300|2400)", 2400.0)
 	if err != nil {
@@ -165,6 +169,9 @@ func TestDaemonRefusesWhatSchemaAllows(t *testing.T) {
 		{"serial port and TCP address", `{"serial_port": "/dev/ttyUSB0", "tcp_address": "10.0.0.5:10001"}`, "tcp_address"},
 		{"neither serial port nor TCP address", `{}`, "serial_port"},
 		{"duplicate meter", `{"serial_port": "/dev/ttyUSB0", "meters": [{"address": "5"}, {"address": "005"}]}`, "meters"},
+		{"buses and serial port", `{"serial_port": "/dev/ttyUSB0", "buses": [{"name": "a", "serial_port": "/dev/ttyUSB1"}]}`, "serial_port: buses is set too"},
+		{"two buses of one name", `{"buses": [{"name": "a", "serial_port": "/dev/ttyUSB0"}, {"name": "a", "tcp_address": "h:1"}]}`, "buses[1].name"},
+		{"short meter key", `{"serial_port": "/dev/ttyUSB0", "meters": [{"address": "5", "key": "0011"}]}`, "meters[0].key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,41 +19,58 @@ import (
 // of them except standaloneOnly. TestContractIsTheDaemons keeps the paths
 // equal to config.Keys().
 var contractDefaults = map[string]any{
-	"serial_port":            nil,
-	"tcp_address":            nil,
-	"baudrate":               2400.0,
-	"poll_interval":          15.0,
-	"meters":                 []any{},
-	"meters.address":         nil,
-	"meters.name":            nil,
-	"meters.poll_interval":   nil,
-	"meters.baudrate":        nil,
-	"meters.enabled":         nil,
-	"scan_on_start":          true,
-	"scan_mode":              "secondary",
-	"mqtt":                   nil,
-	"mqtt.host":              "",
-	"mqtt.port":              1883.0,
-	"mqtt.username":          "",
-	"mqtt.password":          "",
-	"mqtt.tls":               false,
-	"topic_prefix":           "mbus",
-	"discovery_prefix":       "homeassistant",
-	"expire_after":           0.0,
-	"outbox_max_rows":        100000.0,
-	"outbox_max_age":         2592000.0,
-	"response_timeout_extra": 0.0,
-	"log_level":              "info",
-	"log_format":             "text",
-	"web_port":               8099.0,
-	"web_allow":              []any{"172.30.32.2"},
-	"metrics_port":           9105.0,
-	"metrics_bind":           "127.0.0.1",
-	"data_dir":               "/data",
+	"serial_port":                nil,
+	"tcp_address":                nil,
+	"baudrate":                   2400.0,
+	"poll_interval":              15.0,
+	"meters":                     []any{},
+	"meters.address":             nil,
+	"meters.name":                nil,
+	"meters.poll_interval":       nil,
+	"meters.baudrate":            nil,
+	"meters.enabled":             nil,
+	"meters.key":                 "",
+	"buses":                      []any{},
+	"buses.name":                 nil,
+	"buses.serial_port":          nil,
+	"buses.tcp_address":          nil,
+	"buses.baudrate":             nil,
+	"buses.scan_on_start":        nil,
+	"buses.scan_mode":            nil,
+	"buses.meters.address":       nil,
+	"buses.meters.name":          nil,
+	"buses.meters.poll_interval": nil,
+	"buses.meters.baudrate":      nil,
+	"buses.meters.enabled":       nil,
+	"buses.meters.key":           "",
+	"scan_on_start":              true,
+	"scan_mode":                  "secondary",
+	"mqtt":                       nil,
+	"mqtt.host":                  "",
+	"mqtt.port":                  1883.0,
+	"mqtt.username":              "",
+	"mqtt.password":              "",
+	"mqtt.tls":                   false,
+	"mqtt.ca_file":               "",
+	"mqtt.cert_file":             "",
+	"mqtt.key_file":              "",
+	"topic_prefix":               "mbus",
+	"discovery_prefix":           "homeassistant",
+	"expire_after":               0.0,
+	"outbox_max_rows":            100000.0,
+	"outbox_max_age":             2592000.0,
+	"response_timeout_extra":     0.0,
+	"log_level":                  "info",
+	"log_format":                 "text",
+	"web_port":                   8099.0,
+	"web_allow":                  []any{"172.30.32.2"},
+	"metrics_port":               9105.0,
+	"metrics_bind":               "127.0.0.1",
+	"data_dir":                   "/data",
 }
 
 // standaloneOnly are the options a standalone file has and the add-on has not.
-var standaloneOnly = []string{"data_dir", "metrics_bind"}
+var standaloneOnly = []string{"data_dir", "metrics_bind", "metrics_port", "web_port"}
 
 // leafPaths reduces option paths to the leaves: "mqtt" goes when
 // "mqtt.host" is there. The daemon and the manifest may or may not list
@@ -378,11 +396,20 @@ func TestSchemaPatterns(t *testing.T) {
 			[]any{"homeassistant", "ha/discovery"},
 			[]any{"", "/homeassistant", "home#assistant"}},
 		{"baudrate",
-			[]any{300.0, 2400.0, 9600.0, 38400.0},
-			[]any{0.0, 299.0, 38401.0, 115200.0, "fast"}},
+			[]any{300.0, 600.0, 1200.0, 2400.0, 4800.0, 9600.0, 19200.0, 38400.0, "2400"},
+			[]any{0.0, 299.0, 301.0, 2401.0, 38401.0, 115200.0, "fast"}},
 		{"meters.baudrate",
 			[]any{300.0, 2400.0, 38400.0},
+			[]any{57600.0, 1000.0}},
+		{"buses.baudrate",
+			[]any{300.0, 9600.0},
 			[]any{57600.0}},
+		{"buses.name",
+			[]any{"bus", "plant_room", "stairwell-2", "b1"},
+			[]any{"", "Plant room", "_x", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"}},
+		{"buses.meters.address",
+			[]any{"0", "250", "123456782D2C0107"},
+			[]any{"251", ""}},
 		{"poll_interval",
 			[]any{5.0, 15.0, 86400.0},
 			[]any{0.0, 4.0, 86401.0, 1.5}},
@@ -395,12 +422,6 @@ func TestSchemaPatterns(t *testing.T) {
 		{"log_format",
 			[]any{"text", "json"},
 			[]any{"logfmt"}},
-		{"metrics_port",
-			[]any{0.0, 9105.0, 65535.0},
-			[]any{-1.0, 65536.0}},
-		{"web_port",
-			[]any{8099.0, 1.0},
-			[]any{0.0, 70000.0}},
 		{"mqtt.port",
 			[]any{1883.0, 8883.0},
 			[]any{0.0, 65536.0}},
@@ -468,8 +489,23 @@ func TestStandaloneExample(t *testing.T) {
 	if extra := diff(got, all); len(extra) > 0 {
 		t.Errorf("options.example.yaml: unknown options %v", extra)
 	}
-	// tcp_address is the commented-out alternative to serial_port.
-	if missing := diff(all, append(got, "tcp_address")); len(missing) > 0 {
+	// tcp_address, buses, a meter's key and the TLS files are shown
+	// commented out: the alternative to serial_port, to the single bus, an
+	// example key and certificates.
+	text := string(readRootFile(t, "packaging/options.example.yaml"))
+	commented := []string{"mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"}
+	for _, k := range []string{"tcp_address", "buses", "key", "ca_file", "cert_file", "key_file"} {
+		if !strings.Contains(text, "# "+k+":") && !strings.Contains(text, "#   "+k+":") {
+			t.Errorf("options.example.yaml: does not show %s in a comment", k)
+		}
+	}
+	var missing []string
+	for _, p := range diff(all, got) {
+		if p != "tcp_address" && p != "meters.key" && !strings.HasPrefix(p, "buses.") && !slices.Contains(commented, p) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
 		t.Errorf("options.example.yaml: does not show %v", missing)
 	}
 	if _, err := config.Parse(readRootFile(t, "packaging/options.example.yaml"), "options.example.yaml"); err != nil {

@@ -87,6 +87,25 @@ func TestParseBadFiles(t *testing.T) {
 			`meters[6].poll_interval: 0 is too small: want at least 1 (seconds)`,
 			`meters[6].baudrate: 1000 is not supported: ` + bauds,
 		}},
+		{"buses.yaml", []string{
+			`unknown option "buses[0].meters[2].kee" (did you mean "key"?)`,
+			`buses[2].name: is missing: give each bus a name (e.g. plant_room)`,
+			`buses[3].baudrate: "fast" is not supported: ` + bauds,
+			`serial_port: buses is set too: give the bus either in buses or at the top level, not both`,
+			`meters: buses is set too: list each meter under its bus (buses[…].meters)`,
+			`buses[0].meters[1].address: 5 is already buses[0].meters[0]: each meter may appear once`,
+			`buses[1].name: "plant_room" is already buses[0]: each bus needs a name of its own`,
+			`buses[1].tcp_address: "10.0.0.5" is not host:port: want e.g. 192.168.1.50:10001`,
+			`buses[2].scan_mode: "tertiary" is not allowed: want primary or secondary`,
+			`buses[3].name: "Stair Well" is not a bus name: want 1 to 32 lower-case letters, digits, _ or - (e.g. plant_room)`,
+			`buses[4].serial_port: set buses[4].serial_port (a device such as /dev/ttyUSB0) or buses[4].tcp_address (host:port of an M-Bus-to-TCP converter)`,
+		}},
+		{"secret-types.yaml", []string{
+			`mqtt.password: want a string, got a number`,
+			`meters[0].key: want a string, got a number`,
+			`meters[2].key: want a string, got a list`,
+			`meters[1].key: is not an AES-128 key: want 32 hex digits`,
+		}},
 		{"many-problems.yaml", []string{
 			`scan_on_start: want true or false, got "yes"`,
 			`serial_port: "ttyUSB0" is not a device path: want e.g. /dev/ttyUSB0 or /dev/serial/by-id/…`,
@@ -200,7 +219,7 @@ func TestParseEveryOption(t *testing.T) {
 		Baudrate:     9600,
 		PollInterval: time.Minute,
 		Meters: []Meter{
-			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true},
+			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0"},
 			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false},
 			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true},
 		},
@@ -384,6 +403,16 @@ func TestValidate(t *testing.T) {
 		// The Supervisor's login replaces it; Warnings says so.
 		{"password without user or host", func(o *Options) { o.MQTT.Password = "pw" }, nil},
 		{"user without password", func(o *Options) { o.MQTT.Host, o.MQTT.Username = "broker", "mbus" }, nil},
+		{"tls files", func(o *Options) {
+			o.MQTT.TLS, o.MQTT.CAFile, o.MQTT.CertFile, o.MQTT.KeyFile = true, "/config/ca.pem", "/config/c.pem", "/config/c.key"
+		}, nil},
+		{"ca file without tls", func(o *Options) { o.MQTT.CAFile = "/config/ca.pem" }, []string{
+			"mqtt.ca_file: is set but mqtt.tls is off: turn mqtt.tls on to use it"}},
+		{"relative certificate", func(o *Options) {
+			o.MQTT.TLS, o.MQTT.CertFile, o.MQTT.KeyFile = true, "client.pem", "/config/c.key"
+		}, []string{`mqtt.cert_file: "client.pem" is not an absolute path: give the whole path (in the add-on, files of its config folder are under /config/)`}},
+		{"key without certificate", func(o *Options) { o.MQTT.TLS, o.MQTT.KeyFile = true, "/config/c.key" }, []string{
+			"mqtt.key_file: is set but mqtt.cert_file is empty: give the client certificate too"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,9 +470,14 @@ func TestWarnings(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	want := []string{
-		"baudrate", "data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
-		"meters.address", "meters.baudrate", "meters.enabled", "meters.name", "meters.poll_interval",
-		"metrics_bind", "metrics_port", "mqtt.host", "mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
+		"baudrate",
+		"buses.baudrate", "buses.meters.address", "buses.meters.baudrate", "buses.meters.enabled",
+		"buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
+		"buses.scan_mode", "buses.scan_on_start", "buses.serial_port", "buses.tcp_address",
+		"data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
+		"meters.address", "meters.baudrate", "meters.enabled", "meters.key", "meters.name", "meters.poll_interval",
+		"metrics_bind", "metrics_port", "mqtt.ca_file", "mqtt.cert_file", "mqtt.host", "mqtt.key_file",
+		"mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",
 		"scan_mode", "scan_on_start", "serial_port", "tcp_address", "topic_prefix",
 		"web_allow", "web_port",

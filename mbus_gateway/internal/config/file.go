@@ -26,9 +26,10 @@ const maxFileSize = 1 << 20
 // or float64 from YAML). A file named *.json, or one that starts with '{'
 // when the name does not tell, is JSON; everything else is YAML.
 //
-// The tree is decoded here rather than by viper because viper lowercases
-// keys, forgets where a value came from and converts types silently; the
-// strict checks need the file exactly as written.
+// Viper reads the file through this (see decoder.Decode) rather than
+// through its own codecs, because those lowercase keys, keep the last of
+// two equal keys and give no line numbers; the strict checks need the file
+// exactly as written.
 func readTree(data []byte, name string) (map[string]any, error) {
 	if len(data) > maxFileSize {
 		return nil, &SyntaxError{File: name, Msg: fmt.Sprintf("the file is larger than %d bytes: not an options file", maxFileSize)}

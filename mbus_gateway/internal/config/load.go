@@ -1,14 +1,17 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/viper"
 )
@@ -16,61 +19,119 @@ import (
 // EnvPrefix starts the name of every environment variable that overrides
 // an option: the option path in upper case with "_" for ".", e.g.
 // MBUS_GATEWAY_POLL_INTERVAL, MBUS_GATEWAY_MQTT_HOST. MBUS_GATEWAY_WEB_ALLOW
-// takes a comma-separated list, MBUS_GATEWAY_METERS a JSON list of meters.
-// An empty variable counts as unset.
+// takes a comma-separated list, MBUS_GATEWAY_METERS and MBUS_GATEWAY_BUSES
+// a JSON list. An empty variable counts as unset.
 const EnvPrefix = "MBUS_GATEWAY_"
 
 // Load reads the options file at path (JSON or YAML), applies the
 // MBUS_GATEWAY_ environment overrides and defaults, and validates the
 // result. The error joins every problem found, one per line.
 func Load(path string) (*Options, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read options: %w", err)
+	d := newDecoder(path)
+	v := d.viper()
+	v.SetConfigFile(path)
+	if err := v.ReadInConfig(); err != nil {
+		return nil, readError(err)
 	}
-	return parse(data, path, os.Environ())
+	d.useEnvironment(v, os.Environ())
+	return d.options(v)
 }
 
 // Parse is Load for options already in memory, without environment
 // overrides: it checks a file exactly as written. name is used in messages
 // and tells JSON (*.json) from YAML.
 func Parse(data []byte, name string) (*Options, error) {
-	return parse(data, name, nil)
+	d := newDecoder(name)
+	v := d.viper()
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, readError(err)
+	}
+	return d.options(v)
 }
 
-// parse works in layers. The file is decoded by readTree and its keys and
-// nesting checked against the schema here, because viper is lenient there
-// (it lowercases keys and accepts anything). Viper then stacks the checked
-// file over the defaults of the schema tables and the environment over
-// both. Last, every value is converted to its type by the decoder, which is
-// strict again (a string is not an integer, except in an environment
-// variable, where everything is text), and Validate checks ranges.
-func parse(data []byte, name string, environ []string) (*Options, error) {
-	tree, err := readTree(data, name)
-	if err != nil {
-		return nil, err
-	}
-	d := &decoder{env: map[string]string{}}
-	file := d.checkFile(tree)
-	env := d.checkEnv(environ)
-
-	v := viper.New()
+// viper returns a viper that loads the file through the decoder's strict
+// codec (see Decode), with the defaults of the schema tables under it.
+//
+// Viper stacks the layers (environment over file over defaults); the
+// checks that viper does not make are ours: the codec rejects unknown keys
+// and duplicates before viper lowercases keys, and every value is
+// converted to its type by the decoder (a string is not an integer, except
+// in an environment variable, where everything is text). Validate checks
+// ranges last.
+func (d *decoder) viper() *viper.Viper {
+	v := viper.NewWithOptions(viper.WithDecoderRegistry(d))
+	// Every format name reaches the same codec, which tells JSON from YAML
+	// by the file's name and content; the type only has to be one viper
+	// knows.
+	v.SetConfigType("yaml")
 	for _, f := range options {
 		v.SetDefault(f.key, f.def)
 	}
 	v.SetDefault("meters", []any{})
-	if err := v.MergeConfigMap(file); err != nil {
-		return nil, fmt.Errorf("parse options: %w", err)
-	}
-	for key, val := range env {
-		v.Set(key, val)
-	}
+	return v
+}
 
+// Decoder gives viper the decoder's codec, whatever the format.
+func (d *decoder) Decoder(string) (viper.Decoder, error) { return d, nil }
+
+// Decode reads an options file for viper: it keeps the known keys and
+// reports the others; a file that is not JSON or YAML is the error.
+func (d *decoder) Decode(data []byte, into map[string]any) error {
+	tree, err := readTree(data, d.name)
+	if err != nil {
+		return err
+	}
+	maps.Copy(into, d.checkFile(tree))
+	return nil
+}
+
+var _ viper.DecoderRegistry = (*decoder)(nil)
+
+// readError unwraps the codec's error from viper's; other errors are
+// about reading the file.
+func readError(err error) error {
+	var parse viper.ConfigParseError
+	if errors.As(err, &parse) {
+		return parse.Unwrap()
+	}
+	return fmt.Errorf("read options: %w", err)
+}
+
+// useEnvironment lets the MBUS_GATEWAY_ variables of environ override the
+// file, and reports the variables that name no option.
+func (d *decoder) useEnvironment(v *viper.Viper, environ []string) {
+	v.SetEnvPrefix(strings.TrimSuffix(EnvPrefix, "_"))
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	names := map[string]string{envName("meters"): "meters", envName("buses"): "buses"}
+	for _, f := range options {
+		names[envName(f.key)] = f.key
+	}
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key, ok := names[name]
+		if !ok {
+			d.add(name, &UnknownOptionError{Path: name, Env: true, Suggestion: suggest(name, mapKeys(names))})
+			continue
+		}
+		if val != "" {
+			d.env[key] = name
+		}
+	}
+}
+
+// options converts what viper holds into Options and validates them.
+func (d *decoder) options(v *viper.Viper) (*Options, error) {
+	meters, buses := d.list(v, "meters", meterKeys()), d.list(v, "buses", busKeys())
 	o := &Options{}
 	for _, f := range options {
 		f.decode(d, f.key, v.Get(f.key), o)
 	}
-	d.decodeMeters(v.Get("meters"), o)
+	o.Meters = d.decodeMeters("meters", meters, o.PollInterval, o.Baudrate)
+	o.Buses = d.decodeBuses(buses, o)
 
 	problems := d.problems
 	for _, p := range o.problems() {
@@ -88,6 +149,25 @@ func parse(data []byte, name string, environ []string) (*Options, error) {
 	return o, nil
 }
 
+// list returns the checked entries of the list option key: from the file
+// (checked by Decode) or from its environment variable, a JSON list.
+func (d *decoder) list(v *viper.Viper, key string, known entryCheck) []any {
+	val := v.Get(key)
+	name := d.env[key]
+	text, fromEnv := val.(string)
+	if !fromEnv || name == "" {
+		list, _ := val.([]any) // Decode made sure of the type
+		return list
+	}
+	tree, err := readJSON([]byte(text), name)
+	if err != nil {
+		d.problem(key, "%s is not a JSON list of %s: %v", name, key, err)
+		return nil
+	}
+	list, _ := d.checkList(key, tree, known)
+	return list
+}
+
 // maxProblems bounds the list of problems: beyond it, the file is most
 // likely not an options file at all.
 const maxProblems = 50
@@ -95,12 +175,18 @@ const maxProblems = 50
 // decoder collects problems while it converts values, so that one run
 // reports all of them.
 type decoder struct {
+	// name is the file's name, for messages.
+	name     string
 	problems []error
 	// paths of options that already have a problem; Validate's findings
 	// about them would only repeat it.
 	bad map[string]bool
 	// env maps an option path to the environment variable that set it.
 	env map[string]string
+}
+
+func newDecoder(name string) *decoder {
+	return &decoder{name: name, env: map[string]string{}}
 }
 
 func (d *decoder) problem(path, format string, args ...any) {
@@ -160,8 +246,12 @@ func (d *decoder) checkFile(tree map[string]any) map[string]any {
 				continue
 			}
 			out[k] = d.checkObject("mqtt.", obj, mqttKeys)
-		case "meters":
-			if list, ok := d.checkMeters(k, val); ok {
+		case "meters", "buses":
+			known := meterKeys()
+			if k == "buses" {
+				known = busKeys()
+			}
+			if list, ok := d.checkList(k, val, known); ok {
 				out[k] = list
 			}
 		default:
@@ -199,17 +289,26 @@ func suggestPath(prefix, k string, known map[string]bool) string {
 	return prefix + s
 }
 
-// checkMeters checks the list of meters. Entries that are not objects stay
-// as nil so that later messages keep the user's indexes.
-func (d *decoder) checkMeters(path string, val any) ([]any, bool) {
+// entryCheck says what an entry of a list option may hold: its keys, and
+// the nested lists among them with what their entries may hold.
+type entryCheck struct {
+	keys  map[string]bool
+	lists map[string]entryCheck
+}
+
+func meterKeys() entryCheck { return entryCheck{keys: entryKeys(meterFields)} }
+
+func busKeys() entryCheck {
+	return entryCheck{keys: entryKeys(busFields, "meters"), lists: map[string]entryCheck{"meters": meterKeys()}}
+}
+
+// checkList checks a list option. Entries that are not objects stay as nil
+// so that later messages keep the user's indexes.
+func (d *decoder) checkList(path string, val any, known entryCheck) ([]any, bool) {
 	list, ok := val.([]any)
 	if !ok {
 		d.wrongType(path, "a list", val)
 		return nil, false
-	}
-	known := map[string]bool{}
-	for _, f := range meterFields {
-		known[f.key] = true
 	}
 	out := make([]any, len(list))
 	for i, e := range list {
@@ -218,81 +317,78 @@ func (d *decoder) checkMeters(path string, val any) ([]any, bool) {
 			d.wrongType(index(path, i), "an object", e)
 			continue
 		}
-		out[i] = d.checkObject(index(path, i)+".", obj, known)
+		entry := d.checkObject(index(path, i)+".", obj, known.keys)
+		for _, k := range sortedKeys(known.lists) {
+			if sub, given := entry[k]; given {
+				if l, ok := d.checkList(index(path, i)+"."+k, sub, known.lists[k]); ok {
+					entry[k] = l
+				} else {
+					delete(entry, k)
+				}
+			}
+		}
+		out[i] = entry
 	}
 	return out, true
-}
-
-// checkEnv picks the MBUS_GATEWAY_ variables out of environ ("KEY=value"
-// entries) and maps them to option paths.
-func (d *decoder) checkEnv(environ []string) map[string]any {
-	names := map[string]string{EnvPrefix + "METERS": "meters"}
-	for _, f := range options {
-		names[envName(f.key)] = f.key
-	}
-	out := map[string]any{}
-	for _, kv := range environ {
-		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix) {
-			continue
-		}
-		key, ok := names[name]
-		if !ok {
-			d.add(name, &UnknownOptionError{Path: name, Env: true, Suggestion: suggest(name, mapKeys(names))})
-			continue
-		}
-		if val == "" {
-			continue
-		}
-		d.env[key] = name
-		if key != "meters" {
-			out[key] = val
-			continue
-		}
-		tree, err := readJSON([]byte(val), name)
-		if err != nil {
-			d.problem(key, "%s is not a JSON list of meters: %v", name, err)
-			continue
-		}
-		if list, ok := d.checkMeters(key, tree); ok {
-			out[key] = list
-		}
-	}
-	return out
 }
 
 func envName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// decodeMeters converts the checked list of meters; a meter without its own
-// poll_interval or baudrate takes the global one.
-func (d *decoder) decodeMeters(v any, o *Options) {
-	list, _ := v.([]any) // checkMeters made sure of the type
-	o.Meters = make([]Meter, 0, len(list))
-	for i, e := range list {
-		m := Meter{PollInterval: o.PollInterval, Baudrate: o.Baudrate}
-		entry, ok := e.(map[string]any)
-		if !ok {
-			// Reported by checkMeters; the placeholder keeps the indexes
-			// of the following meters as the user wrote them.
-			o.Meters = append(o.Meters, m)
-			continue
+// decodeEntry fills t from one checked entry of a list option: a field
+// that is given takes its value, one with a default the default; one
+// without either keeps what t inherited, unless it is required.
+func decodeEntry[T any](d *decoder, path string, entry map[string]any, fields []field[T], required map[string]string, t *T) {
+	for _, f := range fields {
+		val, given := entry[f.key]
+		switch {
+		case given:
+			f.decode(d, path+"."+f.key, val, t)
+		case f.def != nil:
+			f.decode(d, path+"."+f.key, f.def, t)
+		case required[f.key] != "":
+			d.problem(path+"."+f.key, "%s", required[f.key])
 		}
-		path := index("meters", i)
-		for _, f := range meterFields {
-			val, given := entry[f.key]
-			switch {
-			case given:
-				f.decode(d, path+"."+f.key, val, &m)
-			case f.def != nil:
-				f.decode(d, path+"."+f.key, f.def, &m)
-			case f.key == "address":
-				d.problem(path+".address", `is missing: want a primary address "0" to "250" or a 16-hex-digit secondary address`)
-			}
-		}
-		o.Meters = append(o.Meters, m)
 	}
+}
+
+// decodeMeters converts a checked list of meters; a meter without its own
+// poll_interval or baudrate takes poll and baud.
+func (d *decoder) decodeMeters(path string, list []any, poll time.Duration, baud int) []Meter {
+	meters := make([]Meter, 0, len(list))
+	for i, e := range list {
+		m := Meter{PollInterval: poll, Baudrate: baud}
+		// An entry that is not an object was reported by checkList; the
+		// placeholder keeps the indexes of the following meters as the
+		// user wrote them.
+		if entry, ok := e.(map[string]any); ok {
+			decodeEntry(d, index(path, i), entry, meterFields, meterRequired, &m)
+		}
+		meters = append(meters, m)
+	}
+	return meters
+}
+
+// decodeBuses converts the checked list of buses; a bus takes baudrate,
+// scan_on_start and scan_mode from the top level unless it sets its own.
+// No buses give nil: the single-bus options are used.
+func (d *decoder) decodeBuses(list []any, o *Options) []Bus {
+	if len(list) == 0 {
+		return nil
+	}
+	buses := make([]Bus, 0, len(list))
+	for i, e := range list {
+		b := Bus{Baudrate: o.Baudrate, ScanOnStart: o.ScanOnStart, ScanMode: o.ScanMode}
+		if entry, ok := e.(map[string]any); ok {
+			path := index("buses", i)
+			decodeEntry(d, path, entry, busFields, busRequired, &b)
+			meters, _ := entry["meters"].([]any)
+			b.Meters = d.decodeMeters(path+".meters", meters, o.PollInterval, b.Baudrate)
+		}
+		buses = append(buses, b)
+	}
+	return buses
 }
 
 func (d *decoder) str(path string, v any) (string, bool) {
@@ -410,6 +506,21 @@ func describe(v any) string {
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	}
 	return fmt.Sprintf("a value of type %T", v)
+}
+
+// kind names the type of a value without showing it, for values that are
+// secret.
+func kind(v any) string {
+	if _, isNum := numberText(v); isNum {
+		return "a number"
+	}
+	switch v.(type) {
+	case bool:
+		return "true or false"
+	case string:
+		return "a string"
+	}
+	return describe(v) // null, a list, an object: no value in them to show
 }
 
 // numberText returns the text of a number, and whether v is one.

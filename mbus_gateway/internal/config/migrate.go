@@ -2,7 +2,9 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -13,18 +15,22 @@ import (
 
 // Migrate converts a configuration of the older Python gateway into this
 // gateway's options, as YAML that Load accepts. name is the old file's name,
-// for messages. Two formats are told apart by content:
+// for messages. The older gateway accepted, in JSON or YAML:
 //
 //   - v1, a flat config.json: mqtt_broker, mqtt_port, mqtt_username,
 //     mqtt_password, mqtt_topic, mbus_port, mbus_baudrate, poll_interval,
-//     known_devices […];
-//   - v2, YAML with sections: mqtt {broker, port, …}, mbus {port, baudrate,
-//     read_interval, devices […]}, logging {level, format}, health {port}.
+//     log_level, known_devices […];
+//   - v2, with sections: mqtt {broker, port, …}, mbus {port, baudrate,
+//     read_interval, devices […]}, logging {level, format}, health {port};
+//   - v2 with flat keys beside the sections (v1's names, or this gateway's
+//     own such as meters and log_level).
 //
-// The notes say what was changed on the way and what was dropped, and why;
-// no old key is dropped silently. When the result is not valid yet (the old
-// file named no bus, say), Migrate returns the YAML together with an error
-// that lists what to fix.
+// The notes say what was changed on the way and what was dropped on
+// purpose, and why. What cannot be converted (a meter above all, but also a
+// key no version knew, a value of the wrong type, or two keys for one
+// setting with different values) makes the error, which names each; the
+// YAML is returned with it for the user to fix, as it is when the result
+// is not valid yet (the old file named no bus, say).
 func Migrate(old []byte, name string) ([]byte, []string, error) {
 	tree, err := readTree(old, name)
 	if err != nil {
@@ -33,17 +39,16 @@ func Migrate(old []byte, name string) ([]byte, []string, error) {
 	m := &migration{used: map[string]bool{}}
 	var version string
 	switch {
-	case tree["serial_port"] != nil || tree["tcp_address"] != nil:
-		return nil, nil, fmt.Errorf("migrate: %s is already in the options format: check it with validate-config", name)
-	case isSection(tree["mqtt"]) || isSection(tree["mbus"]):
+	case isSection(tree["mbus"]), isSection(tree["mqtt"]) && tree["serial_port"] == nil && tree["tcp_address"] == nil:
 		version = "v2"
-		m.v2(tree)
 	case isV1(tree):
 		version = "v1"
-		m.v1(tree)
+	case tree["serial_port"] != nil || tree["tcp_address"] != nil:
+		return nil, nil, fmt.Errorf("migrate: %s is already in the options format: check it with validate-config", name)
 	default:
 		return nil, nil, fmt.Errorf("migrate: %s is not a configuration of the older gateway: want v1 (mqtt_broker, mbus_port, known_devices, …) or v2 (sections mqtt:, mbus:)", name)
 	}
+	m.convert(tree)
 	m.dropUnused("", tree)
 
 	var buf bytes.Buffer
@@ -56,10 +61,14 @@ func Migrate(old []byte, name string) ([]byte, []string, error) {
 	if err := enc.Close(); err != nil {
 		return nil, m.notes, fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := Parse(buf.Bytes(), "converted.yaml"); err != nil {
-		return buf.Bytes(), m.notes, fmt.Errorf("migrate: the converted options need fixing:\n%w", err)
+	var errs []error
+	if len(m.failed) > 0 {
+		errs = append(errs, errors.New("migrate: could not convert:\n"+strings.Join(m.failed, "\n")))
 	}
-	return buf.Bytes(), m.notes, nil
+	if _, err := Parse(buf.Bytes(), "converted.yaml"); err != nil {
+		errs = append(errs, fmt.Errorf("migrate: the converted options need fixing:\n%w", err))
+	}
+	return buf.Bytes(), m.notes, errors.Join(errs...)
 }
 
 // migrated is the output, in the order a reader expects the options.
@@ -76,6 +85,8 @@ type migrated struct {
 	LogLevel        string          `yaml:"log_level,omitempty"`
 	LogFormat       string          `yaml:"log_format,omitempty"`
 	MetricsPort     *int            `yaml:"metrics_port,omitempty"`
+	// Own are top-level keys that are already this gateway's options.
+	Own map[string]any `yaml:",inline"`
 }
 
 type migratedMeter struct {
@@ -122,6 +133,10 @@ var dropReasons = map[string]string{
 	"ca_certs":           "the system's CA certificates are used",
 	"certfile":           "client certificates are not supported",
 	"keyfile":            "client certificates are not supported",
+	"manufacturer":       "the gateway reads it from the meter's telegrams",
+	"medium":             "the gateway reads it from the meter's telegrams",
+	"firmware":           "the gateway reads it from the meter's telegrams",
+	"version":            "the gateway reads it from the meter's telegrams",
 }
 
 // dropReason finds the reason for a key, also under v1's flat names
@@ -144,27 +159,68 @@ func dropReason(key string) (string, bool) {
 type migration struct {
 	out   migrated
 	notes []string
-	used  map[string]bool // paths of old keys that were converted
+	// failed lists what could not be converted, one "path: why" each.
+	failed []string
+	used   map[string]bool // paths of old keys that were converted
 }
 
 func (m *migration) note(format string, args ...any) {
 	m.notes = append(m.notes, fmt.Sprintf(format, args...))
 }
 
-// take returns the first of keys present (not null) in obj and marks it
-// used; prefix is obj's path ("mqtt.").
-func (m *migration) take(obj map[string]any, prefix string, keys ...string) (any, string, bool) {
-	for _, k := range keys {
-		if v, ok := obj[k]; ok && v != nil {
-			m.used[prefix+k] = true
-			return v, prefix + k, true
-		}
-	}
-	return nil, "", false
+func (m *migration) fail(path, format string, args ...any) {
+	m.failed = append(m.failed, path+": "+fmt.Sprintf(format, args...))
 }
 
-func (m *migration) str(obj map[string]any, prefix string, keys ...string) (string, string, bool) {
-	v, path, ok := m.take(obj, prefix, keys...)
+// src is where an old setting may be: the first present of keys in obj,
+// whose path is prefix ("mqtt.", or "" for the top level). obj may be nil.
+type src struct {
+	obj    map[string]any
+	prefix string
+	keys   []string
+}
+
+func at(obj map[string]any, prefix string, keys ...string) src { return src{obj, prefix, keys} }
+
+// take returns the first value present (not null) in srcs and marks every
+// key present used. A second key for the same setting is fine when it
+// holds the same value; another value cannot be converted, as there is no
+// telling which one the older gateway used.
+func (m *migration) take(srcs ...src) (any, string, bool) {
+	var val any
+	var path string
+	for p, v := range m.present(srcs) {
+		switch {
+		case path == "":
+			val, path = v, p
+		case fmt.Sprint(v) != fmt.Sprint(val):
+			m.fail(p, "%s is set too, to another value: keep one of them", path)
+		}
+	}
+	return val, path, path != ""
+}
+
+// present yields the path and value of every key of srcs that is present
+// (not null), in order, and marks it used.
+func (m *migration) present(srcs []src) iter.Seq2[string, any] {
+	return func(yield func(string, any) bool) {
+		for _, s := range srcs {
+			for _, k := range s.keys {
+				v, ok := s.obj[k]
+				if !ok || v == nil {
+					continue
+				}
+				m.used[s.prefix+k] = true
+				if !yield(s.prefix+k, v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (m *migration) str(srcs ...src) (string, string, bool) {
+	v, path, ok := m.take(srcs...)
 	if !ok {
 		return "", "", false
 	}
@@ -172,27 +228,27 @@ func (m *migration) str(obj map[string]any, prefix string, keys ...string) (stri
 	case string:
 		return strings.TrimSpace(x), path, true
 	case map[string]any, []any:
-		m.note("dropped: %s (want text, got %s)", path, describe(v))
+		m.fail(path, "want text, got %s", describe(v))
 		return "", "", false
 	}
 	return describe(v), path, true
 }
 
 // num reads a whole number; the old gateway also took numbers as text.
-func (m *migration) num(obj map[string]any, prefix string, keys ...string) (int, string, bool) {
-	v, path, ok := m.take(obj, prefix, keys...)
+func (m *migration) num(srcs ...src) (int, string, bool) {
+	v, path, ok := m.take(srcs...)
 	if !ok {
 		return 0, "", false
 	}
 	if n, ok := oldInt(v); ok {
 		return n, path, true
 	}
-	m.note("dropped: %s (%s is not a whole number)", path, describe(v))
+	m.fail(path, "%s is not a whole number", describe(v))
 	return 0, "", false
 }
 
-func (m *migration) flag(obj map[string]any, prefix string, keys ...string) (bool, string, bool) {
-	v, path, ok := m.take(obj, prefix, keys...)
+func (m *migration) flag(srcs ...src) (bool, string, bool) {
+	v, path, ok := m.take(srcs...)
 	if !ok {
 		return false, "", false
 	}
@@ -204,7 +260,7 @@ func (m *migration) flag(obj map[string]any, prefix string, keys ...string) (boo
 			return b, path, true
 		}
 	}
-	m.note("dropped: %s (%s is not true or false)", path, describe(v))
+	m.fail(path, "%s is not true or false", describe(v))
 	return false, "", false
 }
 
@@ -246,42 +302,65 @@ func isV1(tree map[string]any) bool {
 	return false
 }
 
-// v1 converts the flat config.json.
-func (m *migration) v1(t map[string]any) {
-	m.mqtt(t, "", mqttKeys{
-		host: []string{"mqtt_broker", "mqtt_host", "mqtt_server"}, port: []string{"mqtt_port"},
-		user: []string{"mqtt_username", "mqtt_user"}, pass: []string{"mqtt_password"},
-		tls: []string{"mqtt_tls", "mqtt_use_tls"},
-	})
-	m.topics(t, "", []string{"mqtt_topic", "mqtt_topic_prefix", "mqtt_base_topic"},
-		[]string{"discovery_prefix", "ha_discovery_prefix", "homeassistant_prefix", "mqtt_discovery_prefix"})
-	m.bus(t, "", []string{"mbus_port", "mbus_device", "serial_port"}, []string{"mbus_baudrate", "baudrate"},
-		[]string{"poll_interval", "read_interval", "mbus_poll_interval", "mbus_read_interval"})
-	m.expire(t, "", "expire_after", "mqtt_expire_after")
-	m.logging(t, "", []string{"log_level", "loglevel"}, []string{"log_format"})
-	m.devices(t, "", "known_devices", "devices")
+// convert takes every setting from wherever the older gateway accepted it:
+// v2's sections first, then the flat keys of v1 (and this gateway's own
+// names) at the top level. A v1 file has no sections; their sources are
+// empty then.
+func (m *migration) convert(t map[string]any) {
+	mq, mb := section(t, "mqtt"), section(t, "mbus")
+	lg, ha, hl := section(t, "logging"), section(t, "homeassistant"), section(t, "health")
+
+	m.mqtt(t, mq)
+	if s, path, ok := m.str(at(mq, "mqtt.", "topic_prefix", "base_topic", "topic"),
+		at(t, "", "mqtt_topic", "mqtt_topic_prefix", "mqtt_base_topic", "topic_prefix")); ok {
+		m.out.TopicPrefix = m.trimSlashes(s, path)
+	}
+	if s, path, ok := m.str(at(mq, "mqtt.", "discovery_prefix"), at(ha, "homeassistant.", "discovery_prefix", "prefix"),
+		at(t, "", "discovery_prefix", "ha_discovery_prefix", "homeassistant_prefix", "mqtt_discovery_prefix")); ok {
+		m.out.DiscoveryPrefix = m.trimSlashes(s, path)
+	}
+	if n, path, ok := m.num(at(ha, "homeassistant.", "expire_after"), at(mq, "mqtt.", "expire_after"),
+		at(t, "", "expire_after", "mqtt_expire_after")); ok {
+		m.out.ExpireAfter = &n
+		if n > 0 {
+			m.note("%s: kept %d s; entities now turn unavailable when their meter stops answering, so 0 (never) is enough", path, n)
+		}
+	}
+	if p, path, ok := m.str(at(mb, "mbus.", "port", "device", "serial_port"),
+		at(t, "", "mbus_port", "mbus_device", "serial_port", "tcp_address")); ok {
+		m.busPort(p, path)
+	}
+	if b, _, ok := m.num(at(mb, "mbus.", "baudrate", "baud"), at(t, "", "mbus_baudrate", "baudrate")); ok {
+		m.out.Baudrate = &b
+	}
+	if n, _, ok := m.num(at(mb, "mbus.", "read_interval", "poll_interval", "interval"),
+		at(t, "", "poll_interval", "read_interval", "mbus_poll_interval", "mbus_read_interval")); ok {
+		m.out.PollInterval = &n
+	}
+	m.devices(at(mb, "mbus.", "devices", "known_devices", "meters"), at(t, "", "known_devices", "devices", "meters"))
+	m.logging(at(lg, "logging.", "level"), at(t, "", "log_level", "loglevel"))
+	if s, path, ok := m.str(at(lg, "logging.", "format"), at(t, "", "log_format")); ok {
+		m.logFormat(s, path)
+	}
+	m.health(hl, t)
+	m.ownOptions(t)
 }
 
-// v2 converts the YAML with sections.
-func (m *migration) v2(t map[string]any) {
-	mq := section(t, "mqtt")
-	m.mqtt(mq, "mqtt.", mqttKeys{
-		host: []string{"broker", "host", "server"}, port: []string{"port"},
-		user: []string{"username", "user"}, pass: []string{"password"},
-		tls: []string{"tls", "use_tls", "ssl"},
-	})
-	m.topics(mq, "mqtt.", []string{"topic_prefix", "base_topic", "topic"}, []string{"discovery_prefix"})
-	if ha := section(t, "homeassistant"); ha != nil && m.out.DiscoveryPrefix == "" {
-		m.topics(ha, "homeassistant.", nil, []string{"discovery_prefix", "prefix"})
-		m.expire(ha, "homeassistant.", "expire_after")
+// ownOptions passes on the top-level keys that are this gateway's options
+// and have no counterpart above (scan_mode, web_allow, …); Parse checks
+// them with the rest.
+func (m *migration) ownOptions(t map[string]any) {
+	top, _ := topLevel()
+	for _, k := range sortedKeys(t) {
+		if !top[k] || m.used[k] || t[k] == nil || k == "mqtt" || k == "buses" {
+			continue
+		}
+		if m.out.Own == nil {
+			m.out.Own = map[string]any{}
+		}
+		m.out.Own[k] = t[k]
+		m.used[k] = true
 	}
-	m.expire(mq, "mqtt.", "expire_after")
-	mb := section(t, "mbus")
-	m.bus(mb, "mbus.", []string{"port", "device", "serial_port"}, []string{"baudrate", "baud"},
-		[]string{"read_interval", "poll_interval", "interval"})
-	m.devices(mb, "mbus.", "devices", "known_devices", "meters")
-	m.logging(section(t, "logging"), "logging.", []string{"level"}, []string{"format"})
-	m.health(section(t, "health"), "health.")
 }
 
 // section returns t[key] when it is a mapping; otherwise nil (an old file
@@ -291,24 +370,28 @@ func section(t map[string]any, key string) map[string]any {
 	return s
 }
 
-type mqttKeys struct{ host, port, user, pass, tls []string }
-
-func (m *migration) mqtt(obj map[string]any, prefix string, k mqttKeys) {
+func (m *migration) mqtt(t, mq map[string]any) {
 	var q migratedMQTT
 	set := false
-	if h, _, ok := m.str(obj, prefix, k.host...); ok {
+	if h, _, ok := m.str(at(mq, "mqtt.", "broker", "host", "server"), at(t, "", "mqtt_broker", "mqtt_host", "mqtt_server")); ok {
 		q.Host, set = h, true
 	}
-	if p, _, ok := m.num(obj, prefix, k.port...); ok {
+	if p, _, ok := m.num(at(mq, "mqtt.", "port"), at(t, "", "mqtt_port")); ok {
 		q.Port, set = &p, true
 	}
-	if u, _, ok := m.str(obj, prefix, k.user...); ok {
+	if u, _, ok := m.str(at(mq, "mqtt.", "username", "user"), at(t, "", "mqtt_username", "mqtt_user")); ok {
 		q.Username, set = u, true
 	}
-	if pw, _, ok := m.str(obj, prefix, k.pass...); ok {
-		q.Password, set = pw, true
+	// The password is a secret: a value that cannot be used is reported
+	// by its type only.
+	if v, path, ok := m.take(at(mq, "mqtt.", "password"), at(t, "", "mqtt_password")); ok {
+		if _, isText := v.(string); isText || isNumberOrBool(v) {
+			q.Password, set = strings.TrimSpace(fmt.Sprint(v)), true
+		} else {
+			m.fail(path, "want text, got %s", kind(v))
+		}
 	}
-	if v, path, ok := m.take(obj, prefix, k.tls...); ok {
+	if v, path, ok := m.take(at(mq, "mqtt.", "tls", "use_tls", "ssl"), at(t, "", "mqtt_tls", "mqtt_use_tls")); ok {
 		tls, ok := v.(bool)
 		if tlsSection, isObj := v.(map[string]any); isObj {
 			tls, _ = tlsSection["enabled"].(bool)
@@ -318,7 +401,7 @@ func (m *migration) mqtt(obj map[string]any, prefix string, k mqttKeys) {
 		if ok {
 			q.TLS, set = &tls, true
 		} else {
-			m.note("dropped: %s (%s is not true or false)", path, describe(v))
+			m.fail(path, "%s is not true or false", describe(v))
 		}
 	}
 	if set {
@@ -326,32 +409,19 @@ func (m *migration) mqtt(obj map[string]any, prefix string, k mqttKeys) {
 	}
 }
 
-func (m *migration) topics(obj map[string]any, prefix string, topic, discovery []string) {
-	clean := func(s, path string) string {
-		t := strings.Trim(s, "/")
-		if t != s {
-			m.note("%s: %q → %q (no leading or trailing /)", path, s, t)
-		}
-		return t
-	}
-	if s, path, ok := m.str(obj, prefix, topic...); ok {
-		m.out.TopicPrefix = clean(s, path)
-	}
-	if s, path, ok := m.str(obj, prefix, discovery...); ok {
-		m.out.DiscoveryPrefix = clean(s, path)
-	}
+func isNumberOrBool(v any) bool {
+	_, isNum := numberText(v)
+	_, isBool := v.(bool)
+	return isNum || isBool
 }
 
-func (m *migration) bus(obj map[string]any, prefix string, port, baud, interval []string) {
-	if p, path, ok := m.str(obj, prefix, port...); ok {
-		m.busPort(p, path)
+// trimSlashes removes what MQTT topic prefixes may not have at the ends.
+func (m *migration) trimSlashes(s, path string) string {
+	t := strings.Trim(s, "/")
+	if t != s {
+		m.note("%s: %q → %q (no leading or trailing /)", path, s, t)
 	}
-	if b, _, ok := m.num(obj, prefix, baud...); ok {
-		m.out.Baudrate = &b
-	}
-	if n, _, ok := m.num(obj, prefix, interval...); ok {
-		m.out.PollInterval = &n
-	}
+	return t
 }
 
 // busPort sorts the old port setting into serial_port or tcp_address. The
@@ -372,15 +442,8 @@ func (m *migration) busPort(p, path string) {
 		return
 	}
 	m.out.TCPAddress = p
-	m.note("%s: %q is not a device path, taken as tcp_address", path, p)
-}
-
-func (m *migration) expire(obj map[string]any, prefix string, keys ...string) {
-	if n, path, ok := m.num(obj, prefix, keys...); ok && m.out.ExpireAfter == nil {
-		m.out.ExpireAfter = &n
-		if n > 0 {
-			m.note("%s: kept %d s; entities now turn unavailable when their meter stops answering, so 0 (never) is enough", path, n)
-		}
+	if path != "tcp_address" {
+		m.note("%s: %q is not a device path, taken as tcp_address", path, p)
 	}
 }
 
@@ -390,110 +453,108 @@ var logLevels = map[string]string{
 	"warn": "warning", "warning": "warning", "error": "error", "critical": "error", "fatal": "error",
 }
 
-func (m *migration) logging(obj map[string]any, prefix string, level, format []string) {
-	if s, path, ok := m.str(obj, prefix, level...); ok {
+func (m *migration) logging(srcs ...src) {
+	if s, path, ok := m.str(srcs...); ok {
 		if l, known := logLevels[strings.ToLower(s)]; known {
 			m.out.LogLevel = l
 		} else {
-			m.note("dropped: %s (%s is not a log level)", path, quote(s))
+			m.fail(path, "%s is not a log level", quote(s))
 		}
 	}
-	if s, path, ok := m.str(obj, prefix, format...); ok {
-		switch f := strings.ToLower(s); f {
-		case "json", "text":
-			m.out.LogFormat = f
-		case "structured":
-			m.out.LogFormat = "json"
-		default:
-			m.out.LogFormat = "text"
-			m.note("%s: %s → text", path, quote(s))
-		}
+}
+
+func (m *migration) logFormat(s, path string) {
+	switch f := strings.ToLower(s); f {
+	case "json", "text":
+		m.out.LogFormat = f
+	case "structured":
+		m.out.LogFormat = "json"
+	default:
+		m.out.LogFormat = "text"
+		m.note("%s: %s → text", path, quote(s))
 	}
 }
 
 // health maps the old health server onto metrics_port, which serves
 // /health, /status and /metrics as the old one did.
-func (m *migration) health(obj map[string]any, prefix string) {
-	if on, _, ok := m.flag(obj, prefix, "enabled"); ok && !on {
+func (m *migration) health(hl, t map[string]any) {
+	if on, _, ok := m.flag(at(hl, "health.", "enabled")); ok && !on {
 		off := 0
 		m.out.MetricsPort = &off
-		m.used[prefix+"port"] = true // no port for a server that is off
+		m.used["health.port"] = true // no port for a server that is off
 		return
 	}
-	if p, path, ok := m.num(obj, prefix, "port"); ok {
+	if p, path, ok := m.num(at(hl, "health.", "port"), at(t, "", "health_port", "metrics_port")); ok {
 		m.out.MetricsPort = &p
-		m.note("%s: %d → metrics_port (/health, /status and /metrics)", path, p)
+		if path != "metrics_port" {
+			m.note("%s: %d → metrics_port (/health, /status and /metrics)", path, p)
+		}
 	}
 }
 
-// devices converts the known meters. A meter whose address cannot be
-// used, or repeats an earlier one, is dropped with a note.
-func (m *migration) devices(obj map[string]any, prefix string, keys ...string) {
-	v, path, ok := m.take(obj, prefix, keys...)
-	if !ok {
-		return
-	}
-	list, isList := v.([]any)
-	if !isList {
-		m.note("dropped: %s (want a list of devices, got %s)", path, describe(v))
-		return
-	}
+// devices converts the meters of every list the older gateway read them
+// from. A meter that cannot be converted, or repeats the address of an
+// earlier one, cannot be converted: the older gateway read it, and this
+// gateway must not silently stop.
+func (m *migration) devices(srcs ...src) {
 	seen := map[string]string{}
-	for i, e := range list {
-		ipath := index(path, i)
-		dev, isObj := e.(map[string]any)
-		if !isObj {
-			m.note("dropped: %s (want a device object, got %s)", ipath, describe(e))
+	for path, v := range m.present(srcs) {
+		list, isList := v.([]any)
+		if !isList {
+			m.fail(path, "want a list of meters, got %s", describe(v))
 			continue
 		}
-		mm, ok := m.device(dev, ipath+".")
-		if !ok {
-			continue
+		for i, e := range list {
+			m.device(index(path, i), e, seen)
 		}
-		a, _ := parseMeterAddress(mm.Address) // device checked it
-		if first, dup := seen[a.String()]; dup {
-			m.note("dropped: %s (address %s repeats %s)", ipath, a, first)
-			continue
-		}
-		seen[a.String()] = ipath
-		m.used[ipath] = true // kept: report its unconverted keys
-		m.out.Meters = append(m.out.Meters, mm)
 	}
 }
 
-func (m *migration) device(dev map[string]any, prefix string) (migratedMeter, bool) {
-	var mm migratedMeter
-	v, path, ok := m.take(dev, prefix, "address", "secondary_address", "primary_address", "id")
+func (m *migration) device(path string, e any, seen map[string]string) {
+	dev, isObj := e.(map[string]any)
+	if !isObj {
+		m.fail(path, "want a meter (an object with an address), got %s", describe(e))
+		return
+	}
+	prefix := path + "."
+	v, apath, ok := m.take(at(dev, prefix, "address", "secondary_address", "primary_address", "id"))
 	if !ok {
-		m.note("dropped: %s (no address)", strings.TrimSuffix(prefix, "."))
-		return mm, false
+		m.fail(path, "the meter has no address")
+		return
 	}
 	s, isStr := v.(string)
 	addr := strings.TrimSpace(s)
 	if !isStr {
 		addr = describe(v) // the old gateway took primary addresses as numbers
 	}
-	if _, msg := parseMeterAddress(addr); msg != "" {
-		m.note("dropped: %s (address %s)", strings.TrimSuffix(prefix, "."), msg)
-		return mm, false
+	a, msg := parseMeterAddress(addr)
+	if msg != "" {
+		m.fail(path, "address %s", msg)
+		return
 	}
-	if path != prefix+"address" {
-		m.note("%s → address %q", path, addr)
+	if first, dup := seen[a.String()]; dup {
+		m.fail(path, "address %s repeats %s: keep one of them", a, first)
+		return
 	}
-	mm.Address = addr
-	if s, _, ok := m.str(dev, prefix, "name", "friendly_name"); ok {
+	seen[a.String()] = path
+	if apath != prefix+"address" {
+		m.note("%s → address %q", apath, addr)
+	}
+	mm := migratedMeter{Address: addr}
+	if s, _, ok := m.str(at(dev, prefix, "name", "friendly_name")); ok {
 		mm.Name = s
 	}
-	if n, _, ok := m.num(dev, prefix, "poll_interval_seconds", "poll_interval", "read_interval"); ok {
+	if n, _, ok := m.num(at(dev, prefix, "poll_interval_seconds", "poll_interval", "read_interval")); ok {
 		mm.PollInterval = &n
 	}
-	if n, _, ok := m.num(dev, prefix, "baudrate", "baud"); ok {
+	if n, _, ok := m.num(at(dev, prefix, "baudrate", "baud")); ok {
 		mm.Baudrate = &n
 	}
-	if b, _, ok := m.flag(dev, prefix, "enabled"); ok {
+	if b, _, ok := m.flag(at(dev, prefix, "enabled")); ok {
 		mm.Enabled = &b
 	}
-	return mm, true
+	m.used[path] = true // kept: report its unconverted keys
+	m.out.Meters = append(m.out.Meters, mm)
 }
 
 // dropUnused notes every old key that was not converted, with the reason
@@ -521,7 +582,8 @@ func (m *migration) dropUnused(prefix string, obj map[string]any) {
 			continue
 		}
 		if !known {
-			reason = "not an option of this gateway"
+			m.fail(path, "no setting of the older gateway that migrate-config knows: convert it by hand or remove it")
+			continue
 		}
 		m.note("dropped: %s (%s)", path, reason)
 	}

@@ -2,10 +2,12 @@
 //
 // Options come from Home Assistant's /data/options.json (the add-on) or from
 // a YAML or JSON file given with --config (standalone); both use the same
-// flat keys. Environment variables with the prefix MBUS_GATEWAY_ override
-// single options. Loading is strict: an unknown key, a value of the wrong
-// type or a value out of range is an error that names the option path, and
-// every problem of a file is reported at once.
+// flat keys (buses: lists several buses). Viper loads them: the file, the
+// environment variables with the prefix MBUS_GATEWAY_ over it, the
+// defaults of the schema tables (schema.go) under it. Loading is strict:
+// an unknown key, a value of the wrong type or a value out of range is an
+// error that names the option path, and every problem of a file is
+// reported at once.
 //
 // The package also converts the configuration files of the older Python
 // gateway (see Migrate).
@@ -40,6 +42,11 @@ type Options struct {
 	ScanOnStart bool
 	// ScanMode is "primary" or "secondary".
 	ScanMode string
+	// Buses are the buses of the buses: option, in the order given; nil when
+	// the single-bus options above are used. Each bus takes Baudrate,
+	// ScanOnStart and ScanMode from above unless it sets its own. Read
+	// AllBuses rather than this.
+	Buses []Bus
 	// MQTT is the broker connection; an empty Host means "ask the Supervisor".
 	MQTT MQTT
 	// TopicPrefix is the first topic level(s) of state topics, e.g. "mbus".
@@ -86,7 +93,51 @@ type Meter struct {
 	Baudrate int
 	// Enabled is false for a meter the user keeps configured but does not read.
 	Enabled bool
+	// Key is the meter's AES-128 key (32 hex digits) for encrypted
+	// telegrams, empty when the meter does not encrypt. It is a secret.
+	Key logging.Secret
 }
+
+// Bus is one M-Bus master with its meters.
+type Bus struct {
+	// Name names the bus in logs, ids and topics: lower-case letters,
+	// digits, "_" and "-", unique among the buses.
+	Name string
+	// SerialPort and TCPAddress as in Options: exactly one is set.
+	SerialPort string
+	TCPAddress string
+	// Baudrate is the bus speed in bit/s.
+	Baudrate int
+	// Meters are the bus's meters; they inherit Baudrate and the global
+	// poll interval.
+	Meters []Meter
+	// ScanOnStart and ScanMode as in Options.
+	ScanOnStart bool
+	ScanMode    string
+}
+
+// DefaultBusName is the name of the one bus of the single-bus options.
+const DefaultBusName = "bus"
+
+// AllBuses returns the buses to serve: the buses: option, or the single-bus
+// options as one bus named DefaultBusName.
+func (o *Options) AllBuses() []Bus {
+	if len(o.Buses) > 0 {
+		return o.Buses
+	}
+	return []Bus{{
+		Name:        DefaultBusName,
+		SerialPort:  o.SerialPort,
+		TCPAddress:  o.TCPAddress,
+		Baudrate:    o.Baudrate,
+		Meters:      o.Meters,
+		ScanOnStart: o.ScanOnStart,
+		ScanMode:    o.ScanMode,
+	}}
+}
+
+// Device gives the transport's device string of the bus, as Options.Device.
+func (b *Bus) Device() string { return device(b.SerialPort, b.TCPAddress) }
 
 // MQTT is the broker connection.
 type MQTT struct {
@@ -99,15 +150,21 @@ type MQTT struct {
 	Password logging.Secret
 	// TLS connects with TLS.
 	TLS bool
+	// CAFile (PEM) is trusted besides the system's authorities; CertFile
+	// and KeyFile (PEM) are a client certificate and its key. Absolute
+	// paths; in the add-on, its config folder is /config.
+	CAFile, CertFile, KeyFile string
 }
 
 // Device gives the transport's device string: the serial path, or
 // "tcp://host:port" for a TCP converter (the form the CLI's --device takes).
-func (o *Options) Device() string {
-	if o.TCPAddress != "" {
-		return "tcp://" + o.TCPAddress
+func (o *Options) Device() string { return device(o.SerialPort, o.TCPAddress) }
+
+func device(serialPort, tcpAddress string) string {
+	if tcpAddress != "" {
+		return "tcp://" + tcpAddress
 	}
-	return o.SerialPort
+	return serialPort
 }
 
 // MarshalZerologObject logs the options with the password masked, so that
@@ -119,6 +176,7 @@ func (o *Options) MarshalZerologObject(e *zerolog.Event) {
 		Int("baudrate", o.Baudrate).
 		Stringer("poll_interval", o.PollInterval).
 		Int("meters", len(o.Meters)).
+		Int("buses", len(o.Buses)).
 		Bool("scan_on_start", o.ScanOnStart).
 		Str("scan_mode", o.ScanMode).
 		Object("mqtt", o.MQTT).
@@ -147,7 +205,10 @@ func (m MQTT) MarshalZerologObject(e *zerolog.Event) {
 		Int("port", m.Port).
 		Str("username", m.Username).
 		Str("password", m.Password.String()).
-		Bool("tls", m.TLS)
+		Bool("tls", m.TLS).
+		Str("ca_file", m.CAFile).
+		Str("cert_file", m.CertFile).
+		Str("key_file", m.KeyFile)
 }
 
 var (

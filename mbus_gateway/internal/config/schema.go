@@ -3,11 +3,13 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // field is one option: its path, its default (in the form a file holds it;
@@ -20,23 +22,23 @@ type field[T any] struct {
 }
 
 // options is the schema of the top level (nested keys written with dots).
-// meters is decoded on its own (see decodeMeters).
+// The lists meters and buses are decoded on their own (see decodeMeters and
+// decodeBuses).
 var options = []field[Options]{
 	stringField("serial_port", "", func(o *Options) *string { return &o.SerialPort }),
 	stringField("tcp_address", "", func(o *Options) *string { return &o.TCPAddress }),
-	intField("baudrate", 2400, func(o *Options) *int { return &o.Baudrate }),
+	baudField("baudrate", transport.DefaultBaud, func(o *Options) *int { return &o.Baudrate }),
 	durationField("poll_interval", 15, time.Second, func(o *Options) *time.Duration { return &o.PollInterval }),
 	boolField("scan_on_start", true, func(o *Options) *bool { return &o.ScanOnStart }),
 	stringField("scan_mode", "secondary", func(o *Options) *string { return &o.ScanMode }),
 	stringField("mqtt.host", "", func(o *Options) *string { return &o.MQTT.Host }),
 	intField("mqtt.port", 1883, func(o *Options) *int { return &o.MQTT.Port }),
 	stringField("mqtt.username", "", func(o *Options) *string { return &o.MQTT.Username }),
-	{key: "mqtt.password", def: "", decode: func(d *decoder, path string, v any, o *Options) {
-		if s, ok := d.str(path, v); ok {
-			o.MQTT.Password = logging.Secret(s)
-		}
-	}},
+	secretField("mqtt.password", "", func(o *Options) *logging.Secret { return &o.MQTT.Password }),
 	boolField("mqtt.tls", false, func(o *Options) *bool { return &o.MQTT.TLS }),
+	stringField("mqtt.ca_file", "", func(o *Options) *string { return &o.MQTT.CAFile }),
+	stringField("mqtt.cert_file", "", func(o *Options) *string { return &o.MQTT.CertFile }),
+	stringField("mqtt.key_file", "", func(o *Options) *string { return &o.MQTT.KeyFile }),
 	stringField("topic_prefix", "mbus", func(o *Options) *string { return &o.TopicPrefix }),
 	stringField("discovery_prefix", "homeassistant", func(o *Options) *string { return &o.DiscoveryPrefix }),
 	durationField("expire_after", 0, time.Second, func(o *Options) *time.Duration { return &o.ExpireAfter }),
@@ -58,9 +60,29 @@ var meterFields = []field[Meter]{
 	{key: "address", decode: decodeAddress},
 	stringField[Meter]("name", "", func(m *Meter) *string { return &m.Name }),
 	durationField[Meter]("poll_interval", nil, time.Second, func(m *Meter) *time.Duration { return &m.PollInterval }),
-	intField[Meter]("baudrate", nil, func(m *Meter) *int { return &m.Baudrate }),
+	baudField[Meter]("baudrate", nil, func(m *Meter) *int { return &m.Baudrate }),
 	boolField[Meter]("enabled", true, func(m *Meter) *bool { return &m.Enabled }),
+	secretField[Meter]("key", "", func(m *Meter) *logging.Secret { return &m.Key }),
 }
+
+// busFields is the schema of one entry of buses; its meters are decoded
+// like the top-level ones. Fields without a default inherit the top-level
+// value (see decodeBuses).
+var busFields = []field[Bus]{
+	stringField[Bus]("name", nil, func(b *Bus) *string { return &b.Name }),
+	stringField[Bus]("serial_port", "", func(b *Bus) *string { return &b.SerialPort }),
+	stringField[Bus]("tcp_address", "", func(b *Bus) *string { return &b.TCPAddress }),
+	baudField[Bus]("baudrate", nil, func(b *Bus) *int { return &b.Baudrate }),
+	boolField[Bus]("scan_on_start", nil, func(b *Bus) *bool { return &b.ScanOnStart }),
+	stringField[Bus]("scan_mode", nil, func(b *Bus) *string { return &b.ScanMode }),
+}
+
+// meterRequired and busRequired name the keys an entry must have, and say
+// how to fix it when one is missing.
+var (
+	meterRequired = map[string]string{"address": `is missing: want a primary address "0" to "250" or a 16-hex-digit secondary address`}
+	busRequired   = map[string]string{"name": "is missing: give each bus a name (e.g. plant_room)"}
+)
 
 // Keys lists every option path the daemon accepts, sorted: nested keys are
 // joined with dots ("mqtt.host") and keys of list entries likewise, without
@@ -71,20 +93,39 @@ func Keys() []string {
 		keys = append(keys, f.key)
 	}
 	for _, f := range meterFields {
-		keys = append(keys, "meters."+f.key)
+		keys = append(keys, "meters."+f.key, "buses.meters."+f.key)
+	}
+	for _, f := range busFields {
+		keys = append(keys, "buses."+f.key)
 	}
 	slices.Sort(keys)
 	return keys
 }
 
 // StandaloneOnlyKeys lists the options that only a standalone installation
-// uses; the add-on's manifest does not offer them.
-func StandaloneOnlyKeys() []string { return []string{"data_dir", "metrics_bind"} }
+// uses; the add-on's manifest does not offer them. The add-on's status
+// page must stay on the ingress port, and its metrics port is the ports:
+// mapping of the manifest.
+func StandaloneOnlyKeys() []string {
+	return []string{"data_dir", "metrics_bind", "metrics_port", "web_port"}
+}
+
+// entryKeys lists the keys allowed in an entry of a list option.
+func entryKeys[T any](fields []field[T], more ...string) map[string]bool {
+	known := map[string]bool{}
+	for _, f := range fields {
+		known[f.key] = true
+	}
+	for _, k := range more {
+		known[k] = true
+	}
+	return known
+}
 
 // topLevel reports the keys allowed at the top of a file, and, for the
 // nested object, the keys allowed inside it.
 func topLevel() (top map[string]bool, mqtt map[string]bool) {
-	top = map[string]bool{"meters": true}
+	top = map[string]bool{"meters": true, "buses": true}
 	mqtt = map[string]bool{}
 	for _, f := range options {
 		if rest, ok := strings.CutPrefix(f.key, "mqtt."); ok {
@@ -110,6 +151,39 @@ func boolField[T any](key string, def any, p func(*T) *bool) field[T] {
 		if b, ok := d.boolean(path, v); ok {
 			*p(t) = b
 		}
+	}}
+}
+
+// secretField decodes a secret: its value never appears in a message, not
+// even when it has the wrong type.
+func secretField[T any](key string, def any, p func(*T) *logging.Secret) field[T] {
+	return field[T]{key: key, def: def, decode: func(d *decoder, path string, v any, t *T) {
+		s, ok := v.(string)
+		if !ok {
+			d.problem(path, "want a string, got %s", kind(v))
+			return
+		}
+		*p(t) = logging.Secret(s)
+	}}
+}
+
+// baudField decodes a baud rate given as a number or as text: the
+// Supervisor stores the value of a list(...) option as text ("2400").
+func baudField[T any](key string, def any, p func(*T) *int) field[T] {
+	return field[T]{key: key, def: def, decode: func(d *decoder, path string, v any, t *T) {
+		s, isText := v.(string)
+		if !isText {
+			if n, ok := d.integer(path, v, maxInt, ""); ok {
+				*p(t) = int(n)
+			}
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			d.problem(path, "%s is not supported: %s", quote(s), wantBaud())
+			return
+		}
+		*p(t) = n
 	}}
 }
 

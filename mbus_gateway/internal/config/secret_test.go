@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,8 @@ func TestOptionsNeverShowPassword(t *testing.T) {
 	log.Info().Object("options", o).Msg("object")
 	log.Info().Interface("options", o).Msg("interface")
 	log.Info().Interface("mqtt", o.MQTT).Msg("mqtt")
-	fmt.Fprintf(&buf, "%v %+v %#v %s\n", o, *o, o.MQTT, o.MQTT.Password)
+	log.Info().Interface("meters", o.Meters).Interface("buses", o.AllBuses()).Msg("meters")
+	fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v\n", o, *o, o.MQTT, o.MQTT.Password, o.Meters, o.AllBuses())
 	js, err := json.Marshal(o)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +37,13 @@ func TestOptionsNeverShowPassword(t *testing.T) {
 	buf.Write(js)
 	if strings.Contains(buf.String(), password) {
 		t.Errorf("password found in:\n%s", buf.String())
+	}
+	const key = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
+	if string(o.Meters[0].Key) != key {
+		t.Fatalf("got key %q, want the fixture's", string(o.Meters[0].Key))
+	}
+	if strings.Contains(buf.String(), key) {
+		t.Errorf("meter key found in:\n%s", buf.String())
 	}
 	if !strings.Contains(buf.String(), `"password":"***"`) {
 		t.Errorf("got no masked password field in:\n%s", buf.String())
@@ -73,7 +82,42 @@ func TestOptionsLogReadable(t *testing.T) {
 		}
 	}
 	if got, want := line.Options["mqtt"], map[string]any{"host": "core-mosquitto", "port": float64(8883),
-		"username": "mbus", "password": "***", "tls": true}; !reflect.DeepEqual(got, want) {
+		"username": "mbus", "password": "***", "tls": true,
+		"ca_file": "", "cert_file": "", "key_file": ""}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mqtt: got %#v, want %#v", got, want)
 	}
+}
+
+// TestSecretsNeverInMessages: a secret of the wrong type or form is
+// reported without its value, from a file and from the environment.
+func TestSecretsNeverInMessages(t *testing.T) {
+	secrets := []string{"987654321", "12345678901234567890123456789012", "1.2345678901234568e+31", "00112233445566778899AABBCCDDEEXX", "hunter2"}
+	check := func(name string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: got no error, want one", name)
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: secret %q in the message:\n%s", name, s, err)
+			}
+		}
+	}
+	_, err := Parse(readFixture(t, "testdata/bad/secret-types.yaml"), "secret-types.yaml")
+	check("yaml", err)
+	_, err = Parse([]byte(`{"serial_port": "/dev/ttyUSB0", "mqtt": {"username": "u", "password": 987654321},
+		"meters": [{"address": "1", "key": true}, {"address": "2", "key": "hunter2"}]}`), "options.json")
+	check("json", err)
+	want := []string{
+		"mqtt.password: want a string, got a number",
+		"meters[0].key: want a string, got true or false",
+		"meters[1].key: is not an AES-128 key: want 32 hex digits",
+	}
+	if got := problems(err); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	path := writeOptions(t, "options.yaml", "serial_port: /dev/ttyUSB0\n")
+	t.Setenv("MBUS_GATEWAY_METERS", `[{"address": "1", "key": 987654321}]`)
+	_, err = Load(path)
+	check("environment", err)
 }

@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Baudrates are the bus speeds the gateway supports (EN 13757-2, clause
-// 4.2: 300 to 38400 bit/s; 2400 is the usual default of meters).
-var Baudrates = []int{300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
+)
 
 // LogLevels are the accepted values of log_level.
 var LogLevels = []string{"trace", "debug", "info", "warning", "error"}
@@ -43,24 +43,37 @@ func (o *Options) Warnings() []string {
 	if o.passwordWithoutUser() && o.MQTT.Host == "" {
 		w = append(w, "mqtt.password: is set without mqtt.username and is ignored: with mqtt.host empty the broker login comes from the Supervisor")
 	}
-	if len(o.Meters) == 0 && !o.ScanOnStart {
-		w = append(w, "meters: no meters and scan_on_start is false: nothing will be read until a scan is started")
+	for i, b := range o.AllBuses() {
+		prefix := o.busPrefix(i)
+		if len(b.Meters) == 0 && !b.ScanOnStart {
+			w = append(w, prefix+"meters: no meters and scan_on_start is false: nothing will be read until a scan is started")
+		}
+		w = append(w, b.fixedSpeedWarnings(prefix)...)
 	}
-	return append(w, o.fixedSpeedWarnings()...)
+	return w
+}
+
+// busPrefix is the path of the i-th bus of AllBuses in messages: "" for
+// the single-bus options, "buses[i]." otherwise.
+func (o *Options) busPrefix(i int) string {
+	if len(o.Buses) == 0 {
+		return ""
+	}
+	return index("buses", i) + "."
 }
 
 // fixedSpeedWarnings names the meters whose own baud rate cannot be used:
 // a transparent TCP converter runs the bus at the speed set on the
 // converter itself, which the gateway cannot switch per meter.
-func (o *Options) fixedSpeedWarnings() []string {
-	if o.TCPAddress == "" {
+func (b *Bus) fixedSpeedWarnings(prefix string) []string {
+	if b.TCPAddress == "" {
 		return nil
 	}
 	var w []string
-	for i, m := range o.Meters {
-		if m.Enabled && m.Baudrate != o.Baudrate {
-			w = append(w, fmt.Sprintf("%s.baudrate: meter %s talks at %d baud, but the TCP converter's speed is fixed on the device: it is read at the converter's speed (baudrate %d) and answers only if that is its speed too",
-				index("meters", i), m.Address, m.Baudrate, o.Baudrate))
+	for i, m := range b.Meters {
+		if m.Enabled && m.Baudrate != b.Baudrate {
+			w = append(w, fmt.Sprintf("%s.baudrate: meter %s talks at %d baud, but the TCP converter's speed is fixed on the device: it is read at the converter's speed (%sbaudrate %d) and answers only if that is its speed too",
+				index(prefix+"meters", i), m.Address, m.Baudrate, prefix, b.Baudrate))
 		}
 	}
 	return w
@@ -81,9 +94,11 @@ type pollInterval struct {
 // pollIntervals lists the global poll interval and every meter's own.
 func (o *Options) pollIntervals() []pollInterval {
 	out := []pollInterval{{"poll_interval", o.PollInterval}}
-	for i, m := range o.Meters {
-		if m.Enabled && m.PollInterval != o.PollInterval {
-			out = append(out, pollInterval{index("meters", i) + ".poll_interval", m.PollInterval})
+	for i, b := range o.AllBuses() {
+		for j, m := range b.Meters {
+			if m.Enabled && m.PollInterval != o.PollInterval {
+				out = append(out, pollInterval{index(o.busPrefix(i)+"meters", j) + ".poll_interval", m.PollInterval})
+			}
 		}
 	}
 	return out
@@ -121,21 +136,33 @@ func (c *check) oneOf(path, got string, allowed []string) {
 }
 
 func (c *check) baudrate(path string, n int) {
-	if !slices.Contains(Baudrates, n) {
-		s := make([]string, len(Baudrates))
-		for i, b := range Baudrates {
-			s[i] = strconv.Itoa(b)
-		}
-		c.add(path, "%d is not supported: want one of %s", n, strings.Join(s, ", "))
+	if !slices.Contains(transport.Bauds, n) {
+		c.add(path, "%d is not supported: %s", n, wantBaud())
 	}
+}
+
+// wantBaud lists the M-Bus speeds for a message.
+func wantBaud() string {
+	s := make([]string, len(transport.Bauds))
+	for i, b := range transport.Bauds {
+		s[i] = strconv.Itoa(b)
+	}
+	return "want one of " + strings.Join(s, ", ")
 }
 
 func (o *Options) problems() []*OptionError {
 	var c check
-	o.checkBus(&c)
-	c.atLeast("poll_interval", o.PollInterval, time.Second, time.Second)
-	c.oneOf("scan_mode", o.ScanMode, []string{"primary", "secondary"})
-	o.checkMeters(&c)
+	if len(o.Buses) == 0 {
+		bus := o.AllBuses()[0]
+		bus.checkLine(&c, "")
+		c.atLeast("poll_interval", o.PollInterval, time.Second, time.Second)
+		bus.checkScanAndMeters(&c, "", o.PollInterval)
+	} else {
+		c.baudrate("baudrate", o.Baudrate)
+		c.atLeast("poll_interval", o.PollInterval, time.Second, time.Second)
+		c.oneOf("scan_mode", o.ScanMode, scanModes)
+		o.checkBuses(&c)
+	}
 	o.checkMQTT(&c)
 	c.topicPrefix("topic_prefix", o.TopicPrefix, "mbus")
 	c.topicPrefix("discovery_prefix", o.DiscoveryPrefix, "homeassistant")
@@ -165,23 +192,71 @@ func (o *Options) problems() []*OptionError {
 	return c
 }
 
-// checkBus: exactly one way to reach the bus, and a usable one.
-func (o *Options) checkBus(c *check) {
+var scanModes = []string{"primary", "secondary"}
+
+// busName is what a bus's name may be: it becomes part of ids and topics.
+var busName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// checkBuses checks the buses: option and that the single-bus options are
+// not used beside it (baudrate, scan_on_start and scan_mode are allowed:
+// they are the buses' defaults).
+func (o *Options) checkBuses(c *check) {
+	both := "buses is set too: give the bus either in buses or at the top level, not both"
+	if o.SerialPort != "" {
+		c.add("serial_port", "%s", both)
+	}
+	if o.TCPAddress != "" {
+		c.add("tcp_address", "%s", both)
+	}
+	if len(o.Meters) > 0 {
+		c.add("meters", "buses is set too: list each meter under its bus (buses[…].meters)")
+	}
+	first := map[string]int{}
+	for i, b := range o.Buses {
+		prefix := index("buses", i) + "."
+		switch j, dup := first[b.Name]; {
+		case !busName.MatchString(b.Name):
+			c.add(prefix+"name", "%s is not a bus name: want 1 to 32 lower-case letters, digits, _ or - (e.g. plant_room)", quote(b.Name))
+		case dup:
+			c.add(prefix+"name", "%s is already buses[%d]: each bus needs a name of its own", quote(b.Name), j)
+		default:
+			first[b.Name] = i
+		}
+		b.checkLine(c, prefix)
+		b.checkScanAndMeters(c, prefix, o.PollInterval)
+	}
+}
+
+// checkLine checks how the bus is reached: exactly one way, a usable one,
+// at an M-Bus speed. prefix is the bus's path in messages ("" or
+// "buses[1].").
+func (b *Bus) checkLine(c *check, prefix string) {
 	switch {
-	case o.SerialPort == "" && o.TCPAddress == "":
-		c.add("serial_port", "set serial_port (a device such as /dev/ttyUSB0) or tcp_address (host:port of an M-Bus-to-TCP converter)")
-	case o.SerialPort != "" && o.TCPAddress != "":
-		c.add("tcp_address", "serial_port is set too: give only one of serial_port and tcp_address")
-	case o.SerialPort != "":
-		if strings.Contains(o.SerialPort, "://") {
-			c.add("serial_port", "%s is a network address: put host:port in tcp_address instead", quote(o.SerialPort))
-		} else if !strings.HasPrefix(o.SerialPort, "/") {
-			c.add("serial_port", "%s is not a device path: want e.g. /dev/ttyUSB0 or /dev/serial/by-id/…", quote(o.SerialPort))
+	case b.SerialPort == "" && b.TCPAddress == "":
+		c.add(prefix+"serial_port", "set %sserial_port (a device such as /dev/ttyUSB0) or %stcp_address (host:port of an M-Bus-to-TCP converter)", prefix, prefix)
+		if prefix == "" {
+			// A buses option that could not be read would have given the bus.
+			(*c)[len(*c)-1].other = "buses"
+		}
+	case b.SerialPort != "" && b.TCPAddress != "":
+		c.add(prefix+"tcp_address", "%sserial_port is set too: give only one of serial_port and tcp_address", prefix)
+	case b.SerialPort != "":
+		if strings.Contains(b.SerialPort, "://") {
+			c.add(prefix+"serial_port", "%s is a network address: put host:port in tcp_address instead", quote(b.SerialPort))
+		} else if !strings.HasPrefix(b.SerialPort, "/") {
+			c.add(prefix+"serial_port", "%s is not a device path: want e.g. /dev/ttyUSB0 or /dev/serial/by-id/…", quote(b.SerialPort))
 		}
 	default:
-		checkHostPort(c, "tcp_address", o.TCPAddress)
+		checkHostPort(c, prefix+"tcp_address", b.TCPAddress)
 	}
-	c.baudrate("baudrate", o.Baudrate)
+	c.baudrate(prefix+"baudrate", b.Baudrate)
+}
+
+// checkScanAndMeters checks the bus's scan mode and meters; meters that
+// inherit poll take it unchecked.
+func (b *Bus) checkScanAndMeters(c *check, prefix string, poll time.Duration) {
+	c.oneOf(prefix+"scan_mode", b.ScanMode, scanModes)
+	b.checkMeters(c, prefix, poll)
 }
 
 func checkHostPort(c *check, path, s string) {
@@ -199,25 +274,45 @@ func checkHostPort(c *check, path, s string) {
 	}
 }
 
-func (o *Options) checkMeters(c *check) {
+// checkMeters checks the meters of one bus: an address may appear once
+// per bus (another bus is another wire).
+func (b *Bus) checkMeters(c *check, prefix string, poll time.Duration) {
 	first := map[string]int{}
-	for i, m := range o.Meters {
-		path := index("meters", i)
-		// A meter that inherits the global value is checked with it.
-		if m.PollInterval != o.PollInterval {
+	for i, m := range b.Meters {
+		path := index(prefix+"meters", i)
+		// A meter that inherits the bus's value is checked with it.
+		if m.PollInterval != poll {
 			c.atLeast(path+".poll_interval", m.PollInterval, time.Second, time.Second)
 		}
-		if m.Baudrate != o.Baudrate {
+		if m.Baudrate != b.Baudrate {
 			c.baudrate(path+".baudrate", m.Baudrate)
+		}
+		if m.Key != "" && !isKey(string(m.Key)) {
+			// The key is a secret: the message must not show it.
+			c.add(path+".key", "is not an AES-128 key: want 32 hex digits")
 		}
 		key := m.Address.String()
 		if j, dup := first[key]; dup {
-			c.add(path+".address", "%s is already meters[%d]: each meter may appear once", key, j)
-			(*c)[len(*c)-1].other = index("meters", j) + ".address"
+			c.add(path+".address", "%s is already %smeters[%d]: each meter may appear once", key, prefix, j)
+			(*c)[len(*c)-1].other = index(prefix+"meters", j) + ".address"
 			continue
 		}
 		first[key] = i
 	}
+}
+
+// isKey reports whether s is an AES-128 key in hex (EN 13757-7, security
+// profile A/B: 16 bytes).
+func isKey(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *Options) checkMQTT(c *check) {
@@ -227,6 +322,23 @@ func (o *Options) checkMQTT(c *check) {
 		// With an empty host the Supervisor's login replaces both (see
 		// Warnings).
 		c.add("mqtt.password", "is set but mqtt.username is empty: MQTT sends a password only with a user name; set mqtt.username too")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"mqtt.ca_file", o.MQTT.CAFile}, {"mqtt.cert_file", o.MQTT.CertFile}, {"mqtt.key_file", o.MQTT.KeyFile},
+	} {
+		switch {
+		case f.path == "":
+		case !o.MQTT.TLS:
+			c.add(f.key, "is set but mqtt.tls is off: turn mqtt.tls on to use it")
+		case !filepath.IsAbs(f.path):
+			c.add(f.key, "%s is not an absolute path: give the whole path (in the add-on, files of its config folder are under /config/)", quote(f.path))
+		}
+	}
+	switch {
+	case o.MQTT.CertFile != "" && o.MQTT.KeyFile == "":
+		c.add("mqtt.cert_file", "is set but mqtt.key_file is empty: a client certificate needs its key")
+	case o.MQTT.KeyFile != "" && o.MQTT.CertFile == "":
+		c.add("mqtt.key_file", "is set but mqtt.cert_file is empty: give the client certificate too")
 	}
 	h := o.MQTT.Host
 	switch {

@@ -457,7 +457,8 @@ func (d *daemon) close() {
 // and password in the options take precedence over the Supervisor's.
 func resolveBroker(ctx context.Context, o *config.Options) (mqtt.Config, error) {
 	m := o.MQTT
-	cfg := mqtt.Config{Username: m.Username, Password: string(m.Password), TLS: m.TLS}
+	cfg := mqtt.Config{Username: m.Username, Password: string(m.Password), TLS: m.TLS,
+		CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile}
 	host, port := m.Host, m.Port
 	if host == "" {
 		c, err := supervisor.FromEnv()

@@ -58,7 +58,7 @@ var (
 
 // Defaults of Options.
 const (
-	DefaultBaud         = 2400
+	DefaultBaud         = transport.DefaultBaud
 	DefaultRetries      = 2
 	DefaultScanRetries  = 0
 	DefaultMaxTelegrams = 16

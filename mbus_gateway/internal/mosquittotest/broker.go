@@ -35,6 +35,7 @@ type Broker struct {
 	conf    string
 	logFile string
 	port    int
+	tlsPort int // 0 without WithTLS
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -46,6 +47,15 @@ type Option func(*settings)
 
 type settings struct {
 	users map[string]string
+	tls   *Certs
+}
+
+// WithTLS adds a second listener, on TLSAddr, that speaks TLS with the
+// server certificate of c and accepts only clients that present a
+// certificate signed by c's authority. The plain listener stays, for
+// recorders.
+func WithTLS(c Certs) Option {
+	return func(s *settings) { s.tls = &c }
 }
 
 // WithUsers makes the broker refuse anonymous clients and accept only these
@@ -83,7 +93,10 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	var err error
 	for range 3 {
 		b.port = freePort(t)
-		if err = writeConfig(b.conf, b.dir, b.logFile, b.port, passwd); err != nil {
+		if s.tls != nil {
+			b.tlsPort = freePort(t)
+		}
+		if err = writeConfig(b.conf, b.dir, b.logFile, b.port, passwd, b.tlsPort, s.tls); err != nil {
 			t.Fatalf("mosquittotest: %v", err)
 		}
 		if err = b.launch(); err == nil {
@@ -99,6 +112,14 @@ func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 
 // URL is the broker's address for paho: tcp://127.0.0.1:<port>.
 func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+
+// TLSAddr is the host:port of the TLS listener (see WithTLS).
+func (b *Broker) TLSAddr() string {
+	if b.tlsPort == 0 {
+		b.t.Fatalf("mosquittotest: TLSAddr: the broker was started without WithTLS")
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.tlsPort))
+}
 
 // Start runs the broker again on the same port, with the same persistence
 // directory, after Stop or Kill.
@@ -200,9 +221,16 @@ func waitListening(addr string, exited <-chan struct{}) error {
 // messages and persistent sessions across Stop/Start; QoS 0 messages are
 // queued for disconnected persistent sessions so that a Recorder misses
 // nothing while it reconnects after a restart.
-func writeConfig(path, dir, logFile string, port int, passwd string) error {
+func writeConfig(path, dir, logFile string, port int, passwd string, tlsPort int, certs *Certs) error {
 	var c strings.Builder
+	// Settings below apply to every listener, not only the last one.
+	c.WriteString("per_listener_settings false\n")
 	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", port)
+	if certs != nil {
+		fmt.Fprintf(&c, "listener %d 127.0.0.1\n", tlsPort)
+		fmt.Fprintf(&c, "cafile %s\ncertfile %s\nkeyfile %s\n", certs.CA, certs.ServerCert, certs.ServerKey)
+		c.WriteString("require_certificate true\n")
+	}
 	if passwd == "" {
 		c.WriteString("allow_anonymous true\n")
 	} else {

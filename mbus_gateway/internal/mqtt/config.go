@@ -28,6 +28,9 @@ type Config struct {
 	// checked against the system roots plus CAFile (PEM), if given.
 	TLS    bool
 	CAFile string
+	// CertFile and KeyFile (PEM, both or neither) are the client
+	// certificate and its key, for brokers that require one.
+	CertFile, KeyFile string
 	// InsecureSkipVerify accepts any server certificate. Off by default;
 	// only for brokers with self-signed certificates on a trusted network.
 	InsecureSkipVerify bool
@@ -183,11 +186,24 @@ func tlsConfig(c Config) (*tls.Config, error) {
 			return nil, fmt.Errorf("%w: ca file %s holds no PEM certificate", ErrConfig, c.CAFile)
 		}
 	}
-	return &tls.Config{
+	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		RootCAs:            roots,
 		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // off unless the user asks for it
-	}, nil
+	}
+	switch {
+	case c.CertFile != "" && c.KeyFile != "":
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client certificate %s with key %s: %w", ErrConfig, c.CertFile, c.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	case c.CertFile != "":
+		return nil, fmt.Errorf("%w: client certificate %s has no key file", ErrConfig, c.CertFile)
+	case c.KeyFile != "":
+		return nil, fmt.Errorf("%w: client key %s has no certificate file", ErrConfig, c.KeyFile)
+	}
+	return tc, nil
 }
 
 // validate checks what defaults cannot fix.

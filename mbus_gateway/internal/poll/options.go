@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // Defaults used by New for zero fields of Options.
 const (
-	DefaultBaud              = 2400
+	DefaultBaud              = transport.DefaultBaud
 	DefaultFailureThreshold  = 3
 	DefaultBreakerBase       = 30 * time.Second
 	DefaultBreakerMaxBackoff = 30 * time.Minute

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // Setup is what a bus file or a frames folder describes: the bus options
@@ -35,7 +36,7 @@ func (s Setup) NewBus() (*Bus, error) {
 }
 
 // Baud rates of EN 13757-2 (clause 4.2): 300 to 38400; 0 means no pacing.
-var baudRates = []int{0, 300, 600, 1200, 2400, 4800, 9600, 19200, 38400}
+var baudRates = append([]int{0}, transport.Bauds...)
 
 // LoadBusFile reads a bus file (YAML). Paths in `frames:` are relative to
 // the file's folder. Every problem is reported, each as "FILE:LINE: …".
