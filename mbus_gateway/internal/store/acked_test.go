@@ -52,6 +52,17 @@ func TestMarkAcked(t *testing.T) {
 	if rows != 2 {
 		t.Errorf("rows in the table after restart: got %d, want the acknowledged ones deleted", rows)
 	}
+	// Trimming deletes acknowledged rows without counting them dropped.
+	mustEnqueue(t, s, sampleReading("kam_1", t0.Add(time.Hour)))
+	if err := s.MarkAcked(5); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Trim(ctx, 1000, 0, t0); err != nil || n != 0 {
+		t.Errorf("Trim: got %d dropped, %v; want 0", n, err)
+	}
+	if got := pendingSeqs(t, s); !slices.Equal(got, []int64{6}) {
+		t.Errorf("pending after trimming: got %v, want [6]", got)
+	}
 	fi, err := os.Stat(path + ackedSuffix)
 	if err != nil || fi.Size() != ackedWidth || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mark file: %v, %v; want %d bytes, -rw-------", fi, err, ackedWidth)

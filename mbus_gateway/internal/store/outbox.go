@@ -218,6 +218,12 @@ func (s *Store) Depth(ctx context.Context) (int, error) {
 func (s *Store) Trim(ctx context.Context, maxRows int, maxAge time.Duration, now time.Time) (int, error) {
 	var dropped int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Rows marked acknowledged were delivered, not dropped.
+		if mark := s.ackedThrough(); mark > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, mark); err != nil {
+				return err
+			}
+		}
 		if maxAge > 0 {
 			res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE time < ?`, now.Add(-maxAge).UnixNano())
 			if err != nil {
