@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -91,7 +92,7 @@ func TestSlowBodyClosed(t *testing.T) {
 		conns[i] = slowPost(t, addr)
 	}
 	for i, c := range conns {
-		closedByServer(t, c, "slow body "+string(rune('1'+i)))
+		closedByServer(t, c, fmt.Sprintf("slow body %d", i))
 	}
 	waitFor(t, f.s, "the slots given back", func() bool { return f.s.listeners[0].conns() == 0 })
 	if got := f.adder.calls(); len(got) != 0 {
@@ -104,7 +105,6 @@ func TestSlowBodyClosed(t *testing.T) {
 // beyond the reserve are closed at once.
 func TestHealthUnderFlood(t *testing.T) {
 	l := defaultLimits
-	l.general, l.reserve = 6, 2
 	l.read = time.Hour // the flood holds its connections for the whole test
 	f := floodFixture(t, l)
 	_, metrics := running(t, f)
