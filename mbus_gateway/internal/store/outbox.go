@@ -43,6 +43,17 @@ var (
 	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// checkReading refuses readings the outbox cannot keep.
+func checkReading(r reading.Reading) error {
+	if r.Meter == "" {
+		return errors.New("reading has no meter")
+	}
+	if r.Time.Before(minTime) || !r.Time.Before(maxTime) {
+		return fmt.Errorf("reading of %s has time %v, want 1970 to 2261", r.Meter, r.Time)
+	}
+	return nil
+}
+
 // pendingRow is a reading ready for the database.
 type pendingRow struct {
 	meter   string
@@ -51,11 +62,8 @@ type pendingRow struct {
 }
 
 func encodeReading(r reading.Reading) (pendingRow, error) {
-	if r.Meter == "" {
-		return pendingRow{}, errors.New("reading has no meter")
-	}
-	if r.Time.Before(minTime) || !r.Time.Before(maxTime) {
-		return pendingRow{}, fmt.Errorf("reading of %s has time %v, want 1970 to 2261", r.Meter, r.Time)
+	if err := checkReading(r); err != nil {
+		return pendingRow{}, err
 	}
 	b, err := json.Marshal(r)
 	if err != nil {

@@ -31,11 +31,12 @@ type Salvaged struct {
 // added on the status page. The corrupt file itself is not changed: a
 // copy is read and removed again.
 //
-// A damaged page of the outbox stops a scan in key order, so the table
-// is read from both ends; the rows between the last readable ones from
-// either side are the lost ones (the outbox holds consecutive sequence
-// numbers: rows leave it from the oldest end only). Rows up to the old
-// file's acknowledgement mark were delivered and are not taken over.
+// A damaged page stops a scan of the outbox in key order; the scan goes
+// on after the damage, found by seeking sequence number after sequence
+// number. The outbox holds consecutive sequence numbers (rows leave it
+// from the oldest end), so the numbers skipped are the readings lost.
+// Rows up to the old file's acknowledgement mark were delivered and are
+// not taken over. Readings are committed in batches as they are read.
 func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	var out Salvaged
 	tmp := from + ".salvage"
@@ -51,26 +52,42 @@ func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	if err != nil {
 		mark = 0 // readings sent twice rather than lost
 	}
-	rows, lost, complete := salvageOutbox(ctx, db, mark)
-	out.Lost, out.Complete = lost, complete
-	readings := make([]reading.Reading, 0, len(rows))
-	for _, r := range rows {
+	batch := make([]reading.Reading, 0, salvageBatch)
+	commit := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := s.EnqueueBatch(ctx, batch); err != nil {
+			return err
+		}
+		out.Readings += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	take := func(payload []byte) error {
 		var rd reading.Reading
-		if err := json.Unmarshal(r, &rd); err != nil {
+		if err := json.Unmarshal(payload, &rd); err != nil {
 			out.Lost++
-			continue
+			return nil
 		}
-		if _, err := encodeReading(rd); err != nil {
+		if err := checkReading(rd); err != nil {
 			out.Lost++
-			continue
+			return nil
 		}
-		readings = append(readings, rd)
+		if batch = append(batch, rd); len(batch) == salvageBatch {
+			return commit()
+		}
+		return nil
 	}
-	// One transaction for all: a salvage is done completely or not at all.
-	if _, err := s.EnqueueBatch(ctx, readings); err != nil {
-		return Salvaged{}, fmt.Errorf("store: salvage: %w", err)
+	lost, complete, err := salvageOutbox(ctx, db, mark, take)
+	if err == nil {
+		err = commit()
 	}
-	out.Readings = len(readings)
+	out.Lost += lost
+	out.Complete = complete
+	if err != nil {
+		return out, fmt.Errorf("store: salvage: %w", err)
+	}
 	for _, m := range salvageMeters(ctx, db) {
 		if err := s.AddMeter(ctx, m); err != nil {
 			return out, fmt.Errorf("store: salvage: %w", err)
@@ -80,61 +97,91 @@ func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	return out, nil
 }
 
-// salvageOutbox reads the payloads of the outbox rows after mark, in
-// order, from both ends; lost counts the rows between, complete says
-// whether the table could be read at all.
-func salvageOutbox(ctx context.Context, db *sql.DB, mark int64) (payloads [][]byte, lost int, complete bool) {
-	type row struct {
-		seq     int64
-		payload []byte
-	}
-	scan := func(query string, args ...any) ([]row, bool) {
-		rs, err := db.QueryContext(ctx, query, args...)
-		if err != nil {
-			return nil, false
-		}
-		defer func() { _ = rs.Close() }()
-		var out []row
-		for rs.Next() {
-			var r row
-			if err := rs.Scan(&r.seq, &r.payload); err != nil {
-				return out, false
-			}
-			out = append(out, r)
-		}
-		return out, rs.Err() == nil
-	}
-	up, whole := scan(`SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq`, mark)
-	if whole {
-		for _, r := range up {
-			payloads = append(payloads, r.payload)
-		}
-		return payloads, 0, true
-	}
+// salvageBatch is how many readings Salvage commits in one transaction.
+const salvageBatch = 500
+
+// salvageOutbox hands the payloads of the readable outbox rows after mark
+// to take, in order. lost counts the rows skipped for damage; complete
+// says whether that count is known. An error comes from take only.
+func salvageOutbox(ctx context.Context, db *sql.DB, mark int64, take func([]byte) error) (lost int, complete bool, err error) {
+	top, known := newestSeq(ctx, db)
 	after := mark
-	if len(up) > 0 {
-		after = up[len(up)-1].seq
-	}
-	down, _ := scan(`SELECT seq, payload FROM outbox WHERE seq > ? ORDER BY seq DESC`, after)
-	for _, r := range up {
-		payloads = append(payloads, r.payload)
-	}
-	for i := len(down) - 1; i >= 0; i-- {
-		payloads = append(payloads, down[i].payload)
-	}
-	switch {
-	case len(down) > 0:
-		lost = int(down[len(down)-1].seq - after - 1)
-	default:
-		// Nothing readable after the damage: the newest sequence number
-		// given out bounds what was there.
-		var issued int64
-		if err := db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).Scan(&issued); err != nil {
-			return payloads, 0, false
+	var resumed int64 // where the last scan was resumed
+	for {
+		last, done, err := ascend(ctx, db, after, take)
+		if err != nil || done {
+			return lost, done, err
 		}
-		lost = int(issued - after)
+		if !known {
+			return lost, false, nil
+		}
+		from := last + 1
+		if last == after && resumed > 0 {
+			from = resumed + 1 // a seek reached that row, a scan did not
+		}
+		next, found := nextReadable(ctx, db, from, top)
+		if !found {
+			return lost + int(top-last), true, nil
+		}
+		lost += int(next - last - 1)
+		after, resumed = next-1, next
 	}
-	return payloads, max(lost, 0), len(up) > 0 || len(down) > 0
+}
+
+// ascend hands the rows after seq after to take, in order, until the
+// table ends (done) or a damaged page stops the scan; last is the
+// sequence number of the last row read.
+func ascend(ctx context.Context, db *sql.DB, after int64, take func([]byte) error) (last int64, done bool, err error) {
+	last = after
+	// "seq >= after+1", not "seq > after": past damage, a seek for a
+	// row's own number lands on it, while one for its predecessor may
+	// land in the damaged page and step from there.
+	rs, err := db.QueryContext(ctx, `SELECT seq, payload FROM outbox WHERE seq >= ? ORDER BY seq`, after+1)
+	if err != nil {
+		return last, false, nil
+	}
+	defer func() { _ = rs.Close() }()
+	for rs.Next() {
+		var seq int64
+		var payload []byte
+		if err := rs.Scan(&seq, &payload); err != nil {
+			return last, false, nil
+		}
+		if err := take(payload); err != nil {
+			return last, false, err
+		}
+		last = seq
+	}
+	return last, rs.Err() == nil, nil
+}
+
+// newestSeq is the highest sequence number in the outbox, or, if that
+// cannot be read, the highest one the database gave out.
+func newestSeq(ctx context.Context, db *sql.DB) (int64, bool) {
+	var top int64
+	if err := db.QueryRowContext(ctx, `SELECT seq FROM outbox ORDER BY seq DESC LIMIT 1`).Scan(&top); err == nil {
+		return top, true
+	}
+	if err := db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = 'outbox'`).Scan(&top); err == nil {
+		return top, true
+	}
+	return 0, false
+}
+
+// nextReadable finds the first row at or after seq from, up to top, that
+// a seek can reach past a damaged page.
+func nextReadable(ctx context.Context, db *sql.DB, from, top int64) (int64, bool) {
+	for x := from; x <= top && ctx.Err() == nil; x++ {
+		var seq, n int64
+		err := db.QueryRowContext(ctx, `SELECT seq, length(payload) FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1`, x).Scan(&seq, &n)
+		if err == nil {
+			return seq, true
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // salvageMeters reads the meters added on the status page, as far as

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 // corruptStore makes a database at path with n queued readings of one
@@ -22,8 +24,12 @@ func corruptStore(t *testing.T, path string, n, acked int, damage func(pages int
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		mustEnqueue(t, s, sampleReading("kam_1", t0.Add(time.Duration(i)*time.Minute)))
+	rs := make([]reading.Reading, n)
+	for i := range rs {
+		rs[i] = sampleReading("kam_1", t0.Add(time.Duration(i)*time.Minute))
+	}
+	if _, err := s.EnqueueBatch(ctx, rs); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.AddMeter(ctx, AddedMeter{Address: "17", Name: "Boiler"}); err != nil {
 		t.Fatal(err)
@@ -52,20 +58,33 @@ func corruptStore(t *testing.T, path string, n, acked int, damage func(pages int
 }
 
 // What a damaged database still holds is taken over: the queued readings
-// before and after the damaged page, in order and with their times,
-// and the meters added on the page; the readings on the damaged page are
-// counted as lost, those delivered before are neither.
+// before, between and after the damaged pages, in order and with their
+// times, and the meters added on the page; the readings on the damaged
+// pages are counted as lost, those delivered before are neither.
 func TestSalvage(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		n       int
+		damaged func(pages int) []int // outbox leaves: the file is mostly outbox
+	}{
+		{"one page", 400, func(pages int) []int { return []int{pages * 2 / 3} }},
+		{"two pages, several batches", 3 * salvageBatch, func(pages int) []int { return []int{pages / 3, pages * 2 / 3} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) { salvageDamaged(t, tt.n, tt.damaged) })
+	}
+}
+
+func salvageDamaged(t *testing.T, n int, damaged func(int) []int) {
 	ctx := context.Background()
-	const n, acked = 400, 10
+	const acked = 10
 	path := filepath.Join(t.TempDir(), "gateway.db")
-	var damaged int
-	corruptStore(t, path, n, acked, func(pages int) []int {
-		damaged = pages * 2 / 3 // an outbox leaf: the file is mostly outbox
-		return []int{damaged}
+	var pages []int
+	corruptStore(t, path, n, acked, func(total int) []int {
+		pages = damaged(total)
+		return pages
 	})
 	if _, err := Open(ctx, path); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open(damaged page %d) = %v, want ErrCorrupt", damaged, err)
+		t.Fatalf("Open(damaged pages %v) = %v, want ErrCorrupt", pages, err)
 	}
 	moved, err := QuarantineCorrupt(path)
 	if err != nil {
@@ -85,11 +104,11 @@ func TestSalvage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Salvage: %v", err)
 	}
-	t.Logf("salvaged %+v", got)
+	t.Logf("pages %v damaged; salvaged %+v", pages, got)
 	if !got.Complete || got.Lost == 0 || got.Readings == 0 || got.Readings+got.Lost != n-acked || got.Meters != 1 {
 		t.Errorf("salvaged %+v, want readings and lost adding up to the %d queued, and the added meter", got, n-acked)
 	}
-	rows, err := s.Pending(ctx, 0, 1000)
+	rows, err := s.Pending(ctx, 0, 10*n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,23 +118,21 @@ func TestSalvage(t *testing.T) {
 	if first := rows[0].Time; !first.Equal(t0.Add(acked * time.Minute)) {
 		t.Errorf("first salvaged reading from %v, want the first not delivered, %v", first, t0.Add(acked*time.Minute))
 	}
-	if last := rows[len(rows)-1].Time; !last.Equal(t0.Add((n - 1) * time.Minute)) {
-		t.Errorf("last salvaged reading from %v, want the newest, %v", last, t0.Add((n-1)*time.Minute))
+	if last := rows[len(rows)-1].Time; !last.Equal(t0.Add(time.Duration(n-1) * time.Minute)) {
+		t.Errorf("last salvaged reading from %v, want the newest, %v", last, t0.Add(time.Duration(n-1)*time.Minute))
 	}
-	gaps := 0
+	gaps, missing := 0, 0
 	for i := 1; i < len(rows); i++ {
 		switch d := rows[i].Time.Sub(rows[i-1].Time); {
 		case d <= 0:
 			t.Fatalf("rows %d and %d out of order", i-1, i)
 		case d > time.Minute:
 			gaps++
-			if missing := int(d/time.Minute) - 1; missing != got.Lost {
-				t.Errorf("gap of %d readings, want the %d counted lost", missing, got.Lost)
-			}
+			missing += int(d/time.Minute) - 1
 		}
 	}
-	if gaps != 1 {
-		t.Errorf("gaps in the salvaged readings: got %d, want the one damaged page", gaps)
+	if gaps != len(pages) || missing != got.Lost {
+		t.Errorf("gaps in the salvaged readings: got %d missing %d readings, want one per damaged page missing the %d lost", gaps, missing, got.Lost)
 	}
 	if m, err := s.AddedMeters(ctx); err != nil || len(m) != 1 || m[0].Name != "Boiler" {
 		t.Errorf("added meters after salvage: %+v, %v", m, err)
