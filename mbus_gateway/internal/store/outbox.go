@@ -106,6 +106,12 @@ func (s *Store) enqueue(ctx context.Context, rs []reading.Reading) ([]int64, err
 			return nil, err
 		}
 	}
+	return s.insert(ctx, rows)
+}
+
+// insert commits rows to the outbox and the last state in one
+// transaction.
+func (s *Store) insert(ctx context.Context, rows []pendingRow) ([]int64, error) {
 	seqs := make([]int64, 0, len(rows))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, p := range rows {

@@ -52,13 +52,14 @@ func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	if err != nil {
 		mark = 0 // readings sent twice rather than lost
 	}
-	batch := make([]reading.Reading, 0, salvageBatch)
+	// The payloads go over unchanged, as they would have been published.
+	batch := make([]pendingRow, 0, salvageBatch)
 	commit := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := s.EnqueueBatch(ctx, batch); err != nil {
-			return err
+		if _, err := s.insert(ctx, batch); err != nil {
+			return wrap("salvage", err)
 		}
 		out.Readings += len(batch)
 		batch = batch[:0]
@@ -66,15 +67,11 @@ func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	}
 	take := func(payload []byte) error {
 		var rd reading.Reading
-		if err := json.Unmarshal(payload, &rd); err != nil {
+		if err := json.Unmarshal(payload, &rd); err != nil || checkReading(rd) != nil {
 			out.Lost++
 			return nil
 		}
-		if err := checkReading(rd); err != nil {
-			out.Lost++
-			return nil
-		}
-		if batch = append(batch, rd); len(batch) == salvageBatch {
+		if batch = append(batch, pendingRow{meter: rd.Meter, nanos: rd.Time.UnixNano(), payload: payload}); len(batch) == salvageBatch {
 			return commit()
 		}
 		return nil
@@ -86,7 +83,7 @@ func Salvage(ctx context.Context, from string, s *Store) (Salvaged, error) {
 	out.Lost += lost
 	out.Complete = complete
 	if err != nil {
-		return out, fmt.Errorf("store: salvage: %w", err)
+		return out, err
 	}
 	for _, m := range salvageMeters(ctx, db) {
 		if err := s.AddMeter(ctx, m); err != nil {
