@@ -31,6 +31,8 @@ type fakePoller struct {
 	// readErr makes ReadNow of these meters fail.
 	readErr map[string]error
 	reads   []string
+	// readTakes is how long a read takes, as on a slow bus.
+	readTakes time.Duration
 	// found is what Scan returns; steps is how many progress calls it
 	// makes; gate, when not nil, holds Scan after its first step until
 	// it is closed.
@@ -80,7 +82,12 @@ func (f *fakePoller) setEnergy(i int, v float64) {
 	})
 }
 
-func (f *fakePoller) ReadNow(_ context.Context, meter string) (reading.Reading, error) {
+func (f *fakePoller) ReadNow(ctx context.Context, meter string) (reading.Reading, error) {
+	select {
+	case <-time.After(f.readTakes):
+	case <-ctx.Done():
+		return reading.Reading{}, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads = append(f.reads, meter)

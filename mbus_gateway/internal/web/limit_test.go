@@ -150,3 +150,17 @@ func TestHealthUnderFlood(t *testing.T) {
 		t.Errorf("metrics /health during the flood: got %d, want 200", code)
 	}
 }
+
+// Reading a meter may take longer than a request is given to be read
+// and answered: the answer still arrives.
+func TestSlowReadAnswered(t *testing.T) {
+	l := defaultLimits
+	l.read, l.write = 50*time.Millisecond, 50*time.Millisecond
+	f := floodFixture(t, l)
+	f.poller.readTakes = 10 * l.write
+	ingress, _ := running(t, f)
+	code, _, body := fetch(t, "POST", ingress+"/meters/5/read", "{}")
+	if code != 200 || !strings.Contains(body, `"meter":"kam_06855817"`) {
+		t.Errorf("slow read: got %d %q, want 200 with the reading", code, body)
+	}
+}
