@@ -57,3 +57,22 @@ func TestAckedNotRepublishedWhenDeleteFails(t *testing.T) {
 		}
 	}
 }
+
+// A stop while the client waits for a PUBACK (here of a new meter's
+// discovery) still publishes "offline": a clean disconnect sends no Last
+// Will, so without it the bridge would stay "online".
+func TestStopWhileWaitingPublishesOffline(t *testing.T) {
+	b := mosquittotest.Start(t)
+	p := startProxy(t, b.Addr())
+	box := openStore(t)
+	rec := mosquittotest.Subscribe(t, b.URL(), "mbus/bridge/state", "homeassistant/device/+/config")
+	c := start(t, testConfig(p.url()), box)
+	rec.WaitFor("mbus/bridge/state", payloadIs("online"), waitTimeout)
+
+	p.hold(t) // the broker's PUBACKs no longer arrive
+	enqueue(t, box, heatReading("kam_00000009", t0, 1))
+	c.Notify()
+	rec.WaitFor("homeassistant/device/kam_00000009/config", nil, waitTimeout)
+	c.stop(t)
+	rec.WaitFor("mbus/bridge/state", payloadIs("offline"), waitTimeout)
+}

@@ -269,7 +269,7 @@ func (s *session) run(ctx context.Context) error {
 		case <-rediscover:
 			rediscover = nil
 			if err := s.announceAll(ctx, true); err != nil {
-				return err
+				return s.end(ctx, err, outstanding, acked, failed)
 			}
 		case <-fetch:
 			want := c.cfg.Window - outstanding
@@ -280,7 +280,7 @@ func (s *session) run(ctx context.Context) error {
 				afterSeq = rows[len(rows)-1].Seq
 			}
 			if perr != nil {
-				return perr
+				return s.end(ctx, perr, outstanding, acked, failed)
 			}
 			var rowErr *store.RowError
 			switch {
@@ -299,6 +299,15 @@ func (s *session) run(ctx context.Context) error {
 
 // ready is a closed channel: a select case on it is always ready.
 var ready = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// end ends the session after err; when err came from ctx ending (a
+// stop while waiting for a PUBACK), it shuts down as a stop does.
+func (s *session) end(ctx context.Context, err error, outstanding int, acked <-chan int, failed <-chan error) error {
+	if ctx.Err() != nil {
+		return s.shutdown(outstanding, acked, failed)
+	}
+	return err
+}
 
 // shutdown publishes "offline" and gives outstanding PUBACKs a moment, so
 // that few rows are sent again after the restart.
