@@ -206,15 +206,16 @@ func (s *session) run(ctx context.Context) error {
 	if err := s.await(ctx, s.cli.Publish(c.bridgeTopic(), 1, true, online)); err != nil {
 		return err
 	}
+	// From here the broker holds "online": a stop must replace it.
 	if err := s.await(ctx, s.cli.Subscribe(c.statusTopic(), 1, c.onStatus)); err != nil {
-		return err
+		return s.end(ctx, err, 0, nil, nil)
 	}
 	defer c.detach()
 	if err := s.subscribeAll(ctx); err != nil {
-		return err
+		return s.end(ctx, err, 0, nil, nil)
 	}
 	if err := s.announceAll(ctx, false); err != nil {
-		return err
+		return s.end(ctx, err, 0, nil, nil)
 	}
 	s.publishAvailability(true)
 	c.log.Info().Str("broker", c.broker).Str("client_id", c.cfg.ClientID).Msg("connected")
