@@ -116,6 +116,7 @@ var restartOptions = []struct {
 	{"web_port", func(o *config.Options) any { return o.WebPort }},
 	{"web_allow", func(o *config.Options) any { return o.WebAllow }},
 	{"metrics_port", func(o *config.Options) any { return o.MetricsPort }},
+	{"metrics_bind", func(o *config.Options) any { return o.MetricsBind }},
 	{"data_dir", func(o *config.Options) any { return o.DataDir }},
 	{"buses", func(o *config.Options) any { return o.Buses }},
 }
