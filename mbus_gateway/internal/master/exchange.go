@@ -83,6 +83,10 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	if err := m.port.Drain(); err != nil {
 		return mbus.Frame{}, nil, portError(err)
 	}
+	// The window counts from the moment the request is handed over, not
+	// from when Write returns: a master held up in between (a busy
+	// machine) would otherwise stretch it and take a late answer.
+	sent := time.Now()
 	n, err := m.port.Write(req)
 	if n > 0 {
 		m.stats.tx.Add(uint64(n))
@@ -93,7 +97,7 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	}
 	// Write returns once the bytes are queued; they still have to cross
 	// the wire before the slave's response time starts.
-	deadline := time.Now().Add(WireTime(len(req), m.baud) + m.firstByte)
+	deadline := sent.Add(WireTime(len(req), m.baud) + m.firstByte)
 	got, err := m.receive(ctx, req, want, deadline)
 	m.prev = req
 	if err != nil {

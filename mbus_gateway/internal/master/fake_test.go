@@ -9,15 +9,20 @@ import (
 )
 
 // chunk is part of a scripted answer: bytes that arrive after a delay
-// counted from the request.
+// counted from the request (afterWindow: once the master's wait for an
+// answer ran out), never before the chunks ahead of them.
 type chunk struct {
 	after time.Duration
 	b     []byte
 }
 
+// afterWindow as chunk.after delivers the chunk when a Read of the master
+// ends at its deadline: an answer that is late however slow the machine.
+const afterWindow time.Duration = -1
+
 // fakePort is an in-process peer: every Write is handed to answer, whose
-// chunks become readable at their time. Reads honour the deadline, which
-// may be moved from another goroutine, as on a real port.
+// chunks become readable at their time, in their order. Reads honour the
+// deadline, which may be moved from another goroutine, as on a real port.
 type fakePort struct {
 	t      testing.TB
 	answer func(req []byte) []chunk
@@ -28,6 +33,8 @@ type fakePort struct {
 	reqs     [][]byte
 	drains   int
 	timers   []*time.Timer
+	late     []chunk // chunks waiting for a deadline to pass
+	closed   bool
 	wake     chan struct{}
 }
 
@@ -38,6 +45,7 @@ func newFakePort(t testing.TB, answer func(req []byte) []chunk) *fakePort {
 	t.Cleanup(func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		p.closed = true
 		for _, tm := range p.timers {
 			tm.Stop()
 		}
@@ -66,19 +74,39 @@ func (p *fakePort) deliver(b []byte) {
 
 func (p *fakePort) Write(b []byte) (int, error) {
 	req := bytes.Clone(b)
+	start := time.Now()
 	p.mu.Lock()
 	p.reqs = append(p.reqs, req)
 	p.mu.Unlock()
-	for _, c := range p.answer(req) {
-		if c.after == 0 {
-			p.deliver(c.b)
-			continue
-		}
-		p.mu.Lock()
-		p.timers = append(p.timers, time.AfterFunc(c.after, func() { p.deliver(c.b) }))
-		p.mu.Unlock()
-	}
+	p.schedule(start, p.answer(req))
 	return len(b), nil
+}
+
+// schedule delivers chunks one after the other, each at its time counted
+// from start or, when a chunk ahead of it came late, right behind that
+// one: timers that fire late on a busy machine never reorder an answer.
+func (p *fakePort) schedule(start time.Time, chunks []chunk) {
+	for i, c := range chunks {
+		switch {
+		case c.after == afterWindow:
+			p.mu.Lock()
+			p.late = append(p.late, chunks[i:]...)
+			p.mu.Unlock()
+			return
+		case c.after > 0 && time.Since(start) < c.after:
+			rest := chunks[i+1:]
+			p.mu.Lock()
+			if !p.closed {
+				p.timers = append(p.timers, time.AfterFunc(time.Until(start.Add(c.after)), func() {
+					p.deliver(c.b)
+					p.schedule(start, rest)
+				}))
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.deliver(c.b)
+	}
 }
 
 func (p *fakePort) Read(b []byte) (int, error) {
@@ -98,6 +126,7 @@ func (p *fakePort) Read(b []byte) (int, error) {
 		}
 		left := time.Until(dl)
 		if left <= 0 {
+			p.lateAnswer()
 			return 0, os.ErrDeadlineExceeded
 		}
 		tm := time.NewTimer(left)
@@ -106,6 +135,18 @@ func (p *fakePort) Read(b []byte) (int, error) {
 		case <-tm.C:
 		}
 		tm.Stop()
+	}
+}
+
+// lateAnswer delivers the chunks that wait for a window to close.
+func (p *fakePort) lateAnswer() {
+	p.mu.Lock()
+	late := p.late
+	p.late = nil
+	p.mu.Unlock()
+	if len(late) > 0 {
+		p.deliver(late[0].b)
+		p.schedule(time.Now(), late[1:])
 	}
 }
 
