@@ -202,17 +202,25 @@ func (b *Bridge) Run(ctx context.Context) error {
 	watch := time.NewTicker(b.opts.Watch)
 	defer watch.Stop()
 	// No publication before the first connection: OnConnect signals it,
-	// also when the connection was made before Run started.
+	// also when the connection was made before Run started. Until then
+	// the tickers do nothing; they used to try (and fail) before, or
+	// publish every state just ahead of the round the connection asks for.
+	connected := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-b.reconnect:
+			connected = true
 			b.publish(ctx, true)
 		case <-period.C:
-			b.publish(ctx, true)
+			if connected {
+				b.publish(ctx, true)
+			}
 		case <-watch.C:
-			b.publish(ctx, false)
+			if connected {
+				b.publish(ctx, false)
+			}
 		case c := <-b.cmds:
 			b.execute(ctx, c, &wg)
 		}
