@@ -47,6 +47,9 @@ type Options struct {
 	// energy, volume or mass as integer or BCD) grow by one unit with
 	// every new transmission, so that values change as on a real bus.
 	Advance bool
+	// Record keeps a Transmission for every new telegram of every meter
+	// (see Bus.Sent): memory grows with each one, so it is for tests.
+	Record bool
 }
 
 // Bus is a software M-Bus with its meters. It is safe for concurrent use:
@@ -60,6 +63,9 @@ type Bus struct {
 	rng     *rand.Rand
 	frames  uint64 // requests decoded
 	garbage uint64 // bytes skipped while looking for a request
+	// lastReply are the whole telegrams of the reply put on the line
+	// last, see pulled.
+	lastReply []sentTx
 }
 
 // NewBus returns an empty bus.
@@ -88,7 +94,7 @@ func (b *Bus) AddMeter(m Meter) error {
 	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
-	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
+	mt.fixedAccess, mt.advance, mt.keep = b.opts.FixedAccessNumber, b.opts.Advance, b.opts.Record
 	b.meters = append(b.meters, mt)
 	return nil
 }
@@ -180,9 +186,9 @@ type reply struct {
 	segs []segment
 	// hangUp ends the conversation once segs are sent.
 	hangUp bool
-	// intact are the meters whose telegram goes out undamaged, in time
-	// and without colliding; see meter.noteIntact.
-	intact []*meter
+	// intact are the transmissions that go out undamaged, in time and
+	// without colliding; see meter.noteIntact.
+	intact []sentTx
 }
 
 var ack = []byte{0xE5}
@@ -197,6 +203,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.frames++
+	now := time.Now()
 	var answers []answer
 	speakers := 0
 	for _, m := range b.reached(f) {
@@ -204,7 +211,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 			continue
 		}
 		m.requests++
-		data := m.respond(f)
+		data := m.respond(f, now)
 		if data == nil || f.A == mbus.AddrBroadcast {
 			continue
 		}
@@ -214,6 +221,9 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 			speakers++
 			if a.telegram {
 				m.sent++
+				if r := m.record(m.cur); r != nil {
+					r.Copies++
+				}
 			}
 		}
 		answers = append(answers, a)
@@ -222,7 +232,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	for _, a := range answers {
 		r.hangUp = r.hangUp || a.hangUp
 		if a.telegram && !a.silent && !a.damaged && !a.late && speakers == 1 {
-			r.intact = append(r.intact, a.meter)
+			r.intact = append(r.intact, sentTx{m: a.meter, n: a.meter.cur})
 		}
 	}
 	return r
@@ -233,16 +243,15 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 const LateSlack = 20 * time.Millisecond
 
 // noteIntact counts the telegrams of a reply once they are on the line,
-// late when they left more than LateSlack after they were due.
-func (b *Bus) noteIntact(ms []*meter, late bool) {
-	if len(ms) == 0 {
-		return
-	}
+// late when they left more than LateSlack after they were due, and keeps
+// them as the last reply.
+func (b *Bus) noteIntact(txs []sentTx, late bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, m := range ms {
-		m.noteIntact(late)
+	for _, s := range txs {
+		s.m.noteIntact(s.n, late)
 	}
+	b.lastReply = txs
 }
 
 // reached lists the meters a request is for.
@@ -274,7 +283,7 @@ func isSndUD(f mbus.Frame) bool {
 func isSelect(f mbus.Frame) bool { return isSndUD(f) && f.CI == mbus.CISelect }
 
 // respond is the meter's protocol: its answer to f, or nil for silence.
-func (m *meter) respond(f mbus.Frame) []byte {
+func (m *meter) respond(f mbus.Frame, now time.Time) []byte {
 	if f.Type == mbus.FrameShort {
 		switch {
 		case f.C == mbus.CSndNKE:
@@ -284,7 +293,7 @@ func (m *meter) respond(f mbus.Frame) []byte {
 			}
 			return ack
 		case f.C&cMask == cReqUD2:
-			return m.next(f.C)
+			return m.next(f.C, now)
 		case f.C&cMask == cReqUD1:
 			return ack
 		}
