@@ -14,6 +14,13 @@ import (
 
 const maxFrame = mbus.MaxFrameLen
 
+// lookAgain and maxLooks bound the extra looks at the line after a
+// deadline passed (see receive): a timeout costs lookAgain more.
+const (
+	lookAgain = 10 * time.Millisecond
+	maxLooks  = 3
+)
+
 // answer is what a request expects back.
 type answer uint8
 
@@ -168,6 +175,7 @@ func (m *Master) receive(ctx context.Context, req []byte, from int, deadline tim
 	echoed := false
 	var garbage error
 	quietUntil := deadline.Add(time.Duration(maxFrame) * WireTime(1, m.baud))
+	looks := 0 // looks again after a deadline, see below
 	for {
 		if !setDeadline(deadline) {
 			return nil, ctx.Err()
@@ -181,6 +189,7 @@ func (m *Master) receive(ctx context.Context, req []byte, from int, deadline tim
 		}
 		n, err := m.port.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
+			looks = 0
 			m.stats.rx.Add(uint64(n))
 			buf = buf[:len(buf)+n]
 			deadline = time.Now().Add(m.interByte)
@@ -230,6 +239,17 @@ func (m *Master) receive(ctx context.Context, req []byte, from int, deadline tim
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, err
+		}
+		// A Read that starts after its deadline fails without looking at
+		// the line: a gateway held up on a busy machine would take an
+		// answer that came in time for a missing one, and a meter that
+		// is given up on moves on to its next telegram, so the reading
+		// is lost. Look once more, briefly, and again while the looks
+		// themselves come back late.
+		if looks < maxLooks && (looks == 0 || time.Since(deadline) > lookAgain) {
+			looks++
+			deadline = time.Now().Add(lookAgain)
+			continue
 		}
 		switch {
 		case garbage != nil:

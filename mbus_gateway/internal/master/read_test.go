@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -236,7 +237,7 @@ func TestReadAnswers(t *testing.T) {
 		{name: "truncated", answers: [][]chunk{now(good[:10]), now(good[:10]), now(good[:10])}, wantErr: []error{ErrGarbage, mbus.ErrTruncated}, wantReqs: 3},
 		{name: "noise", answers: [][]chunk{now([]byte{0x00, 0x42}), now([]byte{0xFF}), now([]byte{0x55})}, wantErr: []error{ErrGarbage, mbus.ErrBadStart}, wantReqs: 3},
 		{name: "ack instead of data", answers: [][]chunk{now(ack), now(ack), now(ack)}, wantErr: []error{ErrUnexpected}, wantReqs: 3},
-		{name: "slow", answers: [][]chunk{{{200 * time.Millisecond, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
+		{name: "slow", answers: [][]chunk{{{400 * time.Millisecond, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
 		{name: "retry repairs checksum", answers: [][]chunk{now(badSum), now(good)}, wantReqs: 2,
 			wantStats: func(s Stats) bool { return s.Retries == 1 && s.ChecksumErrors == 1 }},
 		{name: "retry repairs silence", answers: [][]chunk{nil, now(good)}, wantReqs: 2,
@@ -383,5 +384,60 @@ func TestTimeouts(t *testing.T) {
 	}
 	if got, want := WireTime(5, 2400), 22916666*time.Nanosecond; got != want {
 		t.Errorf("WireTime(5, 2400): got %v, want %v", got, want)
+	}
+}
+
+// heldUpPort is a fakePort whose first misses reads fail with the
+// deadline passed, late, without looking: the way a read fails when the
+// gateway was held up past its deadline on a busy machine, whatever
+// waits on the line.
+type heldUpPort struct {
+	*fakePort
+	misses int
+}
+
+func (p *heldUpPort) Read(b []byte) (int, error) {
+	if p.misses > 0 {
+		p.misses--
+		time.Sleep(3 * lookAgain) // held up: the deadline is long past
+		return 0, os.ErrDeadlineExceeded
+	}
+	return p.fakePort.Read(b)
+}
+
+// TestReadHeldUp: an answer that came in time is taken even when the
+// reads that should have found it failed late with the deadline passed,
+// up to maxLooks of them: no repeat, no timeout counted. Held up once
+// more, the exchange is repeated.
+func TestReadHeldUp(t *testing.T) {
+	good := telegram(t, 9, secA, 4000, false)
+	req := reqUD2(9, true)
+	for _, tt := range []struct {
+		misses, wantReqs int
+		wantTimeouts     uint64
+	}{{1, 1, 0}, {maxLooks, 1, 0}, {maxLooks + 1, 2, 1}} {
+		s := newScript().on(sndNKE(9), now(ack)).on(req, now(good), now(good))
+		p := &heldUpPort{fakePort: newFakePort(t, s.answer)}
+		m := New(p, fastOpts)
+		if err := m.Reset(t.Context(), 9); err != nil {
+			t.Fatal(err)
+		}
+		p.misses = tt.misses
+		res, err := m.Read(t.Context(), mbus.Address{Primary: 9})
+		if err != nil {
+			t.Fatalf("%d late reads: %v", tt.misses, err)
+		}
+		if got, want := energy(t, res.Telegrams[0]), 4.0; got != want {
+			t.Errorf("%d late reads: energy: got %v, want %v", tt.misses, got, want)
+		}
+		n := 0
+		for _, r := range p.requests() {
+			if bytes.Equal(r, req) {
+				n++
+			}
+		}
+		if st := m.Stats(); n != tt.wantReqs || st.Timeouts != tt.wantTimeouts {
+			t.Errorf("%d late reads: got %d REQ_UD2 and %d timeouts, want %d and %d", tt.misses, n, st.Timeouts, tt.wantReqs, tt.wantTimeouts)
+		}
 	}
 }
