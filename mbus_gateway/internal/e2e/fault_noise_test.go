@@ -92,7 +92,7 @@ func TestFaultNoisyBus(t *testing.T) {
 	}
 
 	arr := drain(r, 30*time.Second)
-	f := arr.check(nil, 0)
+	f := arr.check(events{})
 	t.Logf("whole telegrams %d of %d, readings delivered %d, lost %d, duplicates %d",
 		f.produced, f.transmissions, f.delivered, f.lost, f.duplicates)
 
@@ -100,7 +100,7 @@ func TestFaultNoisyBus(t *testing.T) {
 	allowed := pollInterval + time.Duration(master.DefaultRetries+1)*attempt + 2*pollInterval/10 + 100*time.Millisecond
 	for i, nm := range noisyBus {
 		meter := r.meters[i]
-		reads := arr.meters[meter].reads
+		reads := arr.meters[meter].reads()
 		if nm.role != "collision" && nm.role != "never answering" && len(reads) == 0 {
 			t.Errorf("%s (%s): no reading", meter, nm.role)
 		}
