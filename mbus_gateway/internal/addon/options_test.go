@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ var contractDefaults = map[string]any{
 	"meters.baudrate":            nil,
 	"meters.enabled":             nil,
 	"meters.key":                 "",
+	"meters.guard":               nil,
 	"buses":                      []any{},
 	"buses.name":                 nil,
 	"buses.serial_port":          nil,
@@ -42,6 +44,7 @@ var contractDefaults = map[string]any{
 	"buses.meters.baudrate":      nil,
 	"buses.meters.enabled":       nil,
 	"buses.meters.key":           "",
+	"buses.meters.guard":         nil,
 	"scan_on_start":              true,
 	"scan_mode":                  "secondary",
 	"mqtt":                       nil,
@@ -50,6 +53,9 @@ var contractDefaults = map[string]any{
 	"mqtt.username":              "",
 	"mqtt.password":              "",
 	"mqtt.tls":                   false,
+	"mqtt.ca_file":               "",
+	"mqtt.cert_file":             "",
+	"mqtt.key_file":              "",
 	"topic_prefix":               "mbus",
 	"discovery_prefix":           "homeassistant",
 	"expire_after":               0.0,
@@ -484,17 +490,19 @@ func TestStandaloneExample(t *testing.T) {
 	if extra := diff(got, all); len(extra) > 0 {
 		t.Errorf("options.example.yaml: unknown options %v", extra)
 	}
-	// tcp_address, buses and a meter's key are shown commented out: the
-	// alternative to serial_port, to the single bus and an example key.
+	// tcp_address, buses, a meter's key and the TLS files are shown
+	// commented out: the alternative to serial_port, to the single bus, an
+	// example key and certificates.
 	text := string(readRootFile(t, "packaging/options.example.yaml"))
-	for _, k := range []string{"tcp_address", "buses", "key"} {
+	commented := []string{"mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"}
+	for _, k := range []string{"tcp_address", "buses", "key", "ca_file", "cert_file", "key_file"} {
 		if !strings.Contains(text, "# "+k+":") && !strings.Contains(text, "#   "+k+":") {
 			t.Errorf("options.example.yaml: does not show %s in a comment", k)
 		}
 	}
 	var missing []string
 	for _, p := range diff(all, got) {
-		if p != "tcp_address" && p != "meters.key" && !strings.HasPrefix(p, "buses.") {
+		if p != "tcp_address" && p != "meters.key" && !strings.HasPrefix(p, "buses.") && !slices.Contains(commented, p) {
 			missing = append(missing, p)
 		}
 	}

@@ -21,7 +21,8 @@ func (p *countingPublisher) Publish(context.Context, string, []byte, bool) error
 	return nil
 }
 
-func (*countingPublisher) Subscribe(string, mqtt.Handler) error { return nil }
+func (*countingPublisher) Subscribe(string, mqtt.Handler) error         { return nil }
+func (*countingPublisher) SubscribeRetained(string, mqtt.Handler) error { return nil }
 
 func (*countingPublisher) OnConnect(func()) {}
 
@@ -35,7 +36,7 @@ func BenchmarkWatchRound(b *testing.B) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for i := range 100 {
 		snap.Meters = append(snap.Meters, poll.MeterStatus{
-			Meter: "kam_" + strconv.Itoa(10000000+i), LastRead: at, LastSuccess: at, ReadSeconds: 0.4,
+			Meter: "kam_" + strconv.Itoa(10000000+i), Identified: true, LastRead: at, LastSuccess: at, ReadSeconds: 0.4,
 		})
 	}
 	pub := &countingPublisher{}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
@@ -37,6 +38,8 @@ type Publisher interface {
 	// Subscribe registers a handler for a topic filter, kept across
 	// reconnects. The handler must not block.
 	Subscribe(filter string, handle mqtt.Handler) error
+	// SubscribeRetained is Subscribe with retained messages passed on.
+	SubscribeRetained(filter string, handle mqtt.Handler) error
 	// OnConnect registers fn to run after every (re)connection.
 	OnConnect(fn func())
 }
@@ -67,6 +70,8 @@ type Sources struct {
 	Poll func() poll.Snapshot
 	MQTT func() mqtt.Status
 	Bus  func() master.Stats
+	// Health is the bus health, the one owner of whether the bus works.
+	Health func() bushealth.Snapshot
 }
 
 // Defaults of Options.
@@ -139,6 +144,8 @@ type Bridge struct {
 
 	mu   sync.Mutex
 	busy map[string]bool // commands running, by key
+	// leftovers are retained placeholder topics to clear: topic → meter.
+	leftovers map[string]string
 }
 
 var _ Publisher = (*mqtt.Client)(nil)
@@ -167,9 +174,13 @@ func New(opts Options, pub Publisher, ctl Controller, level LogLevel, src Source
 		sent:      make(map[string]string),
 		polled:    make(map[string]time.Time),
 		busy:      make(map[string]bool),
+		leftovers: make(map[string]string),
 	}
 	b.rejects = newRejectLog(b.log)
 	if err := b.subscribe(); err != nil {
+		return nil, err
+	}
+	if err := b.subscribeLeftovers(); err != nil {
 		return nil, err
 	}
 	pub.OnConnect(func() {

@@ -59,6 +59,7 @@ func (b *Bridge) publish(ctx context.Context, all bool) {
 		polled[m.Meter] = m.LastRead
 	}
 	b.polled = polled
+	b.clearLeftovers(ctx, snap)
 }
 
 // logPublishError notes a failed publication. Being disconnected is
@@ -98,6 +99,15 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 		add(hass.BridgeDelivered, strconv.FormatInt(st.Acked, 10))
 		add(hass.BridgeDropped, strconv.FormatUint(uint64(max(st.Dropped, 0))+sinkDropped, 10))
 	}
+	if b.src.Health != nil {
+		st := b.src.Health().State
+		conn := hass.PayloadOff
+		if st.Working() {
+			conn = hass.PayloadOn
+		}
+		add(hass.BridgeBus, conn)
+		add(hass.BridgeBusState, st.String())
+	}
 	if b.src.Bus != nil {
 		st := b.src.Bus()
 		add(hass.BridgeTimeouts, strconv.FormatUint(st.Timeouts, 10))
@@ -108,10 +118,15 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 	return out
 }
 
-// meterStates appends each meter's diagnostics to out; they are forced
-// when the meter was polled since they were last sent.
+// meterStates appends each identified meter's diagnostics to out; they
+// are forced when the meter was polled since they were last sent. A meter
+// whose identity is not known yet has no topics: its name in the snapshot
+// is only a placeholder.
 func (b *Bridge) meterStates(snap *poll.Snapshot, out []state) []state {
 	for _, m := range snap.Meters {
+		if !m.Identified {
+			continue
+		}
 		last, err := hass.MeterTopic(b.hass, m.Meter, hass.MeterLastSuccess)
 		if err != nil {
 			continue // not a safe topic level; hass reports it with the discovery

@@ -217,9 +217,9 @@ func TestParseEveryOption(t *testing.T) {
 		Baudrate:     9600,
 		PollInterval: time.Minute,
 		Meters: []Meter{
-			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0"},
-			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false},
-			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true},
+			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Guard: true, Key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0"},
+			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false, Guard: false},
+			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true, Guard: true},
 		},
 		ScanOnStart:          false,
 		ScanMode:             "primary",
@@ -315,7 +315,7 @@ func TestLoadEnvironment(t *testing.T) {
 		{"poll_interval", got.PollInterval, 45 * time.Second},
 		{"scan_on_start", got.ScanOnStart, false},
 		{"web_allow", got.WebAllow, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}},
-		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true}}},
+		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true, Guard: true}}},
 		{"log_level", got.LogLevel, "info"},
 	}
 	for _, c := range checks {
@@ -400,6 +400,16 @@ func TestValidate(t *testing.T) {
 		// The Supervisor's login replaces it; Warnings says so.
 		{"password without user or host", func(o *Options) { o.MQTT.Password = "pw" }, nil},
 		{"user without password", func(o *Options) { o.MQTT.Host, o.MQTT.Username = "broker", "mbus" }, nil},
+		{"tls files", func(o *Options) {
+			o.MQTT.TLS, o.MQTT.CAFile, o.MQTT.CertFile, o.MQTT.KeyFile = true, "/config/ca.pem", "/config/c.pem", "/config/c.key"
+		}, nil},
+		{"ca file without tls", func(o *Options) { o.MQTT.CAFile = "/config/ca.pem" }, []string{
+			"mqtt.ca_file: is set but mqtt.tls is off: turn mqtt.tls on to use it"}},
+		{"relative certificate", func(o *Options) {
+			o.MQTT.TLS, o.MQTT.CertFile, o.MQTT.KeyFile = true, "client.pem", "/config/c.key"
+		}, []string{`mqtt.cert_file: "client.pem" is not an absolute path: give the whole path (in the add-on, files of its config folder are under /config/)`}},
+		{"key without certificate", func(o *Options) { o.MQTT.TLS, o.MQTT.KeyFile = true, "/config/c.key" }, []string{
+			"mqtt.key_file: is set but mqtt.cert_file is empty: give the client certificate too"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -459,11 +469,12 @@ func TestKeys(t *testing.T) {
 	want := []string{
 		"baudrate",
 		"buses.baudrate", "buses.meters.address", "buses.meters.baudrate", "buses.meters.enabled",
-		"buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
+		"buses.meters.guard", "buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
 		"buses.scan_mode", "buses.scan_on_start", "buses.serial_port", "buses.tcp_address",
 		"data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
-		"meters.address", "meters.baudrate", "meters.enabled", "meters.key", "meters.name", "meters.poll_interval",
-		"metrics_port", "mqtt.host", "mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
+		"meters.address", "meters.baudrate", "meters.enabled", "meters.guard", "meters.key", "meters.name", "meters.poll_interval",
+		"metrics_port", "mqtt.ca_file", "mqtt.cert_file", "mqtt.host", "mqtt.key_file",
+		"mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",
 		"scan_mode", "scan_on_start", "serial_port", "tcp_address", "topic_prefix",
 		"web_allow", "web_port",

@@ -89,6 +89,9 @@ type Meter struct {
 	Baudrate int
 	// Enabled is false for a meter the user keeps configured but does not read.
 	Enabled bool
+	// Guard holds back drops and implausible jumps of the meter's totals
+	// until the next reading confirms them (package guard).
+	Guard bool
 	// Key is the meter's AES-128 key (32 hex digits) for encrypted
 	// telegrams, empty when the meter does not encrypt. It is a secret.
 	Key logging.Secret
@@ -146,6 +149,10 @@ type MQTT struct {
 	Password logging.Secret
 	// TLS connects with TLS.
 	TLS bool
+	// CAFile (PEM) is trusted besides the system's authorities; CertFile
+	// and KeyFile (PEM) are a client certificate and its key. Absolute
+	// paths; in the add-on, its config folder is /config.
+	CAFile, CertFile, KeyFile string
 }
 
 // Device gives the transport's device string: the serial path, or
@@ -196,7 +203,10 @@ func (m MQTT) MarshalZerologObject(e *zerolog.Event) {
 		Int("port", m.Port).
 		Str("username", m.Username).
 		Str("password", m.Password.String()).
-		Bool("tls", m.TLS)
+		Bool("tls", m.TLS).
+		Str("ca_file", m.CAFile).
+		Str("cert_file", m.CertFile).
+		Str("key_file", m.KeyFile)
 }
 
 var (

@@ -36,6 +36,9 @@ var options = []field[Options]{
 	stringField("mqtt.username", "", func(o *Options) *string { return &o.MQTT.Username }),
 	secretField("mqtt.password", "", func(o *Options) *logging.Secret { return &o.MQTT.Password }),
 	boolField("mqtt.tls", false, func(o *Options) *bool { return &o.MQTT.TLS }),
+	stringField("mqtt.ca_file", "", func(o *Options) *string { return &o.MQTT.CAFile }),
+	stringField("mqtt.cert_file", "", func(o *Options) *string { return &o.MQTT.CertFile }),
+	stringField("mqtt.key_file", "", func(o *Options) *string { return &o.MQTT.KeyFile }),
 	stringField("topic_prefix", "mbus", func(o *Options) *string { return &o.TopicPrefix }),
 	stringField("discovery_prefix", "homeassistant", func(o *Options) *string { return &o.DiscoveryPrefix }),
 	durationField("expire_after", 0, time.Second, func(o *Options) *time.Duration { return &o.ExpireAfter }),
@@ -58,6 +61,7 @@ var meterFields = []field[Meter]{
 	durationField[Meter]("poll_interval", nil, time.Second, func(m *Meter) *time.Duration { return &m.PollInterval }),
 	baudField[Meter]("baudrate", nil, func(m *Meter) *int { return &m.Baudrate }),
 	boolField[Meter]("enabled", true, func(m *Meter) *bool { return &m.Enabled }),
+	boolField[Meter]("guard", true, func(m *Meter) *bool { return &m.Guard }),
 	secretField[Meter]("key", "", func(m *Meter) *logging.Secret { return &m.Key }),
 }
 

@@ -82,7 +82,8 @@ func TestOptionsLogReadable(t *testing.T) {
 		}
 	}
 	if got, want := line.Options["mqtt"], map[string]any{"host": "core-mosquitto", "port": float64(8883),
-		"username": "mbus", "password": "***", "tls": true}; !reflect.DeepEqual(got, want) {
+		"username": "mbus", "password": "***", "tls": true,
+		"ca_file": "", "cert_file": "", "key_file": ""}; !reflect.DeepEqual(got, want) {
 		t.Errorf("mqtt: got %#v, want %#v", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -317,6 +318,23 @@ func (o *Options) checkMQTT(c *check) {
 		// With an empty host the Supervisor's login replaces both (see
 		// Warnings).
 		c.add("mqtt.password", "is set but mqtt.username is empty: MQTT sends a password only with a user name; set mqtt.username too")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"mqtt.ca_file", o.MQTT.CAFile}, {"mqtt.cert_file", o.MQTT.CertFile}, {"mqtt.key_file", o.MQTT.KeyFile},
+	} {
+		switch {
+		case f.path == "":
+		case !o.MQTT.TLS:
+			c.add(f.key, "is set but mqtt.tls is off: turn mqtt.tls on to use it")
+		case !filepath.IsAbs(f.path):
+			c.add(f.key, "%s is not an absolute path: give the whole path (in the add-on, files of its config folder are under /config/)", quote(f.path))
+		}
+	}
+	switch {
+	case o.MQTT.CertFile != "" && o.MQTT.KeyFile == "":
+		c.add("mqtt.cert_file", "is set but mqtt.key_file is empty: a client certificate needs its key")
+	case o.MQTT.KeyFile != "" && o.MQTT.CertFile == "":
+		c.add("mqtt.key_file", "is set but mqtt.cert_file is empty: give the client certificate too")
 	}
 	h := o.MQTT.Host
 	switch {

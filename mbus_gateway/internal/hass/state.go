@@ -7,7 +7,8 @@ import (
 // States gives the retained state messages <topic_prefix>/<meter>/<key> of
 // r: one per record with a value, plus the time of the read and the access
 // number, matching the entities of DeviceConfig. Numbers are plain decimal
-// text, dates ISO 8601. When the meter id or a prefix is not a safe topic
+// text, dates ISO 8601; an empty value (a blank text record) is "None",
+// which Home Assistant shows as unknown. When the meter id or a prefix is not a safe topic
 // level it returns nil; records with unsafe keys are left out (DeviceConfig
 // reports them).
 func States(o Options, r reading.Reading) []Message {
@@ -29,9 +30,19 @@ func States(o Options, r reading.Reading) []Message {
 	}
 	msgs := make([]Message, 0, len(ents))
 	for _, e := range ents {
+		if e.unreadable {
+			// A number with error digits is not a number: the sensor
+			// keeps its last good value.
+			continue
+		}
+		value := e.value
+		if value == "" {
+			// A zero-length retained message would delete the topic.
+			value = PayloadNone
+		}
 		msgs = append(msgs, Message{
 			Topic:   topic(o.TopicPrefix, r.Meter, e.key),
-			Payload: []byte(e.value),
+			Payload: []byte(value),
 			Retain:  true,
 		})
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
@@ -47,11 +48,19 @@ type Trimmer interface {
 	Trim(ctx context.Context, maxRows int, maxAge time.Duration, now time.Time) (int, error)
 }
 
+// Memory keeps small values across restarts: here, the discovery
+// components announced per meter (see session.retire).
+type Memory interface {
+	Get(ctx context.Context, key string) (string, bool, error)
+	Set(ctx context.Context, key, value string) error
+}
+
 // Outbox is everything the client needs from the store.
 type Outbox interface {
 	Queue
 	History
 	Trimmer
+	Memory
 }
 
 var _ Outbox = (*store.Store)(nil)
@@ -192,21 +201,22 @@ func (c *Client) Run(ctx context.Context) error {
 	defer wg.Wait()
 
 	st := newRunState()
-	backoff := c.cfg.MinBackoff
+	schedule := backoff.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}
+	wait := schedule.Min
 	for ctx.Err() == nil {
 		connected, err := c.session(ctx, st)
 		if ctx.Err() != nil {
 			break
 		}
 		if connected {
-			backoff = c.cfg.MinBackoff
+			wait = schedule.Min
 		}
 		c.setError(err)
-		c.logSessionEnd(connected, err, backoff)
-		if !sleep(ctx, backoff) {
+		c.logSessionEnd(connected, err, wait)
+		if !sleep(ctx, wait) {
 			break
 		}
-		backoff = min(2*backoff, c.cfg.MaxBackoff)
+		wait = schedule.Next(wait)
 	}
 	return nil
 }

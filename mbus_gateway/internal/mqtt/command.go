@@ -23,6 +23,8 @@ type Handler func(topic string, payload []byte)
 type subscription struct {
 	filter string
 	handle Handler
+	// retained passes on messages the broker delivers as retained.
+	retained bool
 }
 
 // Subscribe registers handle for messages on the topic filter (MQTT
@@ -31,13 +33,23 @@ type subscription struct {
 // as retained are not passed on: commands are events, and a retained one
 // would run again on every connection.
 func (c *Client) Subscribe(filter string, handle Handler) error {
+	return c.subscribe(subscription{filter: filter, handle: handle})
+}
+
+// SubscribeRetained is Subscribe for state topics: retained messages are
+// passed on too, e.g. to find what is left on the broker.
+func (c *Client) SubscribeRetained(filter string, handle Handler) error {
+	return c.subscribe(subscription{filter: filter, handle: handle, retained: true})
+}
+
+func (c *Client) subscribe(sub subscription) error {
+	filter := sub.filter
 	if err := checkFilter(filter); err != nil {
 		return err
 	}
-	if handle == nil {
+	if sub.handle == nil {
 		return fmt.Errorf("mqtt: subscribe %q: no handler", filter)
 	}
-	sub := subscription{filter: filter, handle: handle}
 	c.mu.Lock()
 	c.subs = append(c.subs, sub)
 	cli := c.cur
@@ -92,7 +104,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 // deliver wraps a subscription's handler for paho.
 func (c *Client) deliver(sub subscription) paho.MessageHandler {
 	return func(_ paho.Client, m paho.Message) {
-		if m.Retained() {
+		if m.Retained() && !sub.retained {
 			c.log.Debug().Str("topic", m.Topic()).Int("bytes", len(m.Payload())).Msg("ignored retained command")
 			return
 		}

@@ -1,7 +1,8 @@
 // Package poll owns one M-Bus: a single goroutine reads the configured
 // meters on their own schedules, serves on-demand reads and scans in
 // between, keeps a circuit breaker per meter and backs off when the bus
-// itself (adapter, port, TCP converter) fails. Every reading goes to a
+// itself (adapter, port, TCP converter) is down, as the bus's health
+// (package bushealth) says. Every reading goes to a
 // Sink (the outbox) and every change of a meter's availability to an
 // Availability reporter.
 //
@@ -15,7 +16,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
@@ -25,8 +28,6 @@ const (
 	DefaultFailureThreshold  = 3
 	DefaultBreakerBase       = 30 * time.Second
 	DefaultBreakerMaxBackoff = 30 * time.Minute
-	DefaultBusBackoffMin     = time.Second
-	DefaultBusBackoffMax     = time.Minute
 	DefaultReadTimeout       = time.Minute
 	DefaultShutdownGrace     = 5 * time.Second
 	DefaultJitter            = time.Second
@@ -36,9 +37,10 @@ const (
 
 // Meter is one meter to poll.
 type Meter struct {
-	// ID is the meter identifier ("kam_06855817") when it is already
-	// known, e.g. from an earlier run; empty means it is learned from the
-	// first answer. It only names the meter until then.
+	// ID names the meter in logs, metrics and the status page until its
+	// identity is known (stored, see IdentityStore, or from its first
+	// good answer); empty derives a name from the address. No topic ever
+	// carries it.
 	ID      string
 	Address mbus.Address
 	// Name is the user's name for the meter, empty if none.
@@ -50,6 +52,9 @@ type Meter struct {
 	// BaudReader; it also counts in the bus time estimate.
 	Baud    int
 	Enabled bool
+	// Unguarded passes the meter's totals on as read; by default they go
+	// through the guard (package guard) before they are delivered.
+	Unguarded bool
 }
 
 // Options configure a Poller. Zero fields take the defaults above.
@@ -64,9 +69,10 @@ type Options struct {
 	// next probe (the first wait is the meter's interval, at least
 	// DefaultBreakerBase, and doubles after each failed probe).
 	BreakerMaxBackoff time.Duration
-	// BusBackoffMin and BusBackoffMax bound the wait after a transport
-	// error before the bus is used again; it doubles per failed attempt.
-	BusBackoffMin, BusBackoffMax time.Duration
+	// Health is the bus's state machine, the one that says whether the
+	// bus is down and until when; the poller only reads it (the master
+	// and the transport feed it). Nil means a bus that is never down.
+	Health Health
 	// ReadTimeout bounds one read of one meter (all its telegrams). The
 	// link layer has its own per-frame timeouts; this is a safety net.
 	ReadTimeout time.Duration
@@ -87,9 +93,22 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
-	// BusError classifies an error of the bus as a failure of the bus
-	// itself (true) rather than of one meter; nil means IsBusError.
-	BusError func(error) bool
+	// Previous returns a meter's newest reading from an earlier run (the
+	// store's last state), so that the guard judges the first reading
+	// after a start against it rather than accepting any value. nil: none.
+	Previous func(meter string) (reading.Reading, bool)
+	// BusName names the bus in the stored identities and in the
+	// identifiers of meters that share their manufacturer and ID with
+	// another (see reading.DistinctID); empty for the only bus.
+	BusName string
+	// Identities keeps the meters' identities across restarts; nil keeps
+	// them for this run only.
+	Identities IdentityStore
+}
+
+// Health tells whether the bus is down; *bushealth.Health implements it.
+type Health interface {
+	Snapshot() bushealth.Snapshot
 }
 
 // withDefaults fills zero fields; it is the one place defaults live.
@@ -98,14 +117,12 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.FailureThreshold, DefaultFailureThreshold)
 	setDefault(&o.MaxPending, DefaultMaxPending)
 	setDefault(&o.BreakerMaxBackoff, DefaultBreakerMaxBackoff)
-	setDefault(&o.BusBackoffMin, DefaultBusBackoffMin)
-	setDefault(&o.BusBackoffMax, DefaultBusBackoffMax)
 	setDefault(&o.ReadTimeout, DefaultReadTimeout)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
 	setDefault(&o.Jitter, DefaultJitter)
 	setDefault(&o.StartSpread, DefaultStartSpread)
-	if o.BusError == nil {
-		o.BusError = IsBusError
+	if o.Health == nil {
+		o.Health = bushealth.New(bushealth.Options{})
 	}
 	return o
 }
@@ -124,9 +141,6 @@ func (o Options) validate() error {
 	}
 	if o.FailureThreshold < 0 {
 		errs = append(errs, fmt.Errorf("failure threshold %d: must be positive", o.FailureThreshold))
-	}
-	if o.BusBackoffMax < o.BusBackoffMin {
-		errs = append(errs, fmt.Errorf("bus backoff: maximum %v is below minimum %v", o.BusBackoffMax, o.BusBackoffMin))
 	}
 	errs = append(errs, validateMeters(o.Meters))
 	return errors.Join(errs...)

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -95,6 +97,12 @@ type meterState struct {
 	slot    time.Time // nominal time of the next scheduled read
 	due     time.Time // slot plus jitter, or the breaker's probe time
 
+	// ident is the meter's identity, nil until it is known (stored, or
+	// from its first good answer): nothing is published for the meter
+	// before. suspect is another meter that answered at the address once.
+	ident   *reading.Identity
+	suspect *reading.Identity
+
 	lastRead    time.Time
 	lastSuccess time.Time
 	readTime    time.Duration
@@ -151,25 +159,26 @@ type Poller struct {
 	started    bool
 	meters     []*meterState
 	byKey      map[string]*meterState // by address and by identifier
-	busUp      bool
-	busFails   int
-	busRetryAt time.Time
 	busPolls   uint64
 	busErrors  uint64
-	busLastErr string
+	busWasDown bool // the bus was down after the last operation
 	scan       ScanStatus
 	overloaded bool
 	pending    []reading.Reading
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// resets are the notices of the newest confirmed meter resets.
+	resets []string
+	// idents holds every identity known, replaced ones included, by
+	// identifier; unsaved those the IdentityStore has not taken yet.
+	idents  map[string]*reading.Identity
+	unsaved []reading.Identity
+	notes   []string // replacements since the start, for Warnings
 }
 
-// Delays between attempts to deliver to a failing sink.
-const (
-	sinkRetryMin = 100 * time.Millisecond
-	sinkRetryMax = time.Minute
-)
+// sinkBackoff is the wait between attempts to deliver to a failing sink.
+var sinkBackoff = backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Minute}
 
 // New checks opts and builds a Poller for bus; metrics go to reg.
 func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logger, reg prometheus.Registerer) (*Poller, error) {
@@ -185,18 +194,18 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		return nil, fmt.Errorf("poll: metrics: %w", err)
 	}
 	p := &Poller{
-		opts:  opts,
-		bus:   bus,
-		sink:  sink,
-		avail: avail,
-		log:   log.With().Str("component", "poll").Logger(),
-		met:   met,
-		jit:   newJitterer(opts.Seed, opts.Jitter),
-		reqs:  make(chan request, 16),
-		wake:  make(chan struct{}, 1),
-		quit:  make(chan struct{}),
-		byKey: make(map[string]*meterState),
-		busUp: true,
+		opts:   opts,
+		bus:    bus,
+		sink:   sink,
+		avail:  avail,
+		log:    log.With().Str("component", "poll").Logger(),
+		met:    met,
+		jit:    newJitterer(opts.Seed, opts.Jitter),
+		reqs:   make(chan request, 16),
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		byKey:  make(map[string]*meterState),
+		idents: make(map[string]*reading.Identity),
 	}
 	p.addLocked(opts.Meters, time.Now())
 	return p, nil
@@ -245,6 +254,7 @@ func (p *Poller) newMeterLocked(cfg Meter) *meterState {
 	p.byKey[m.addr] = m
 	p.byKey[m.id] = m
 	p.met.breaker.WithLabelValues(m.id).Set(float64(BreakerClosed))
+	p.attachLocked(m)
 	return m
 }
 
@@ -254,9 +264,9 @@ func breakerBase(interval time.Duration) time.Duration {
 	return max(interval, DefaultBreakerBase)
 }
 
-// initialID names a meter before its first answer: the configured
-// identifier, else one derived from the secondary address, else from the
-// primary address.
+// initialID names a meter in logs, metrics and the status page until its
+// identity is known: the configured identifier, else one derived from the
+// secondary address, else from the primary address. No topic carries it.
 func initialID(cfg Meter) string {
 	if cfg.ID != "" {
 		return cfg.ID
@@ -304,6 +314,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer close(p.quit)
+	p.loadIdentities(ctx)
 	p.mu.Lock()
 	p.started = true
 	p.scheduleFirst(p.meters, time.Now())
@@ -367,11 +378,12 @@ func (p *Poller) nextDue() (*meterState, time.Time) {
 	defer p.mu.Unlock()
 	var best *meterState
 	var at time.Time
+	bus := p.opts.Health.Snapshot()
 	for _, m := range p.meters {
 		if !m.cfg.Enabled {
 			continue
 		}
-		if d := p.effectiveDue(m); best == nil || d.Before(at) {
+		if d := p.effectiveDue(m, bus); best == nil || d.Before(at) {
 			best, at = m, d
 		}
 	}
@@ -383,9 +395,9 @@ func (p *Poller) nextDue() (*meterState, time.Time) {
 // times: the bus being away says nothing about the meters, and when every
 // breaker is open their reads are what finds the bus back. Closed meters
 // keep their slots, which a down bus fails.
-func (p *Poller) effectiveDue(m *meterState) time.Time {
-	if m.breaker.State() == BreakerOpen && !p.busUp {
-		return p.busRetryAt
+func (p *Poller) effectiveDue(m *meterState, bus bushealth.Snapshot) time.Time {
+	if m.breaker.State() == BreakerOpen && bus.State == bushealth.Down {
+		return bus.RetryAt
 	}
 	return m.due
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -19,7 +20,7 @@ type availEvent struct {
 }
 
 // ErrBusDown is the error of a scheduled read that was not attempted
-// because the bus was backing off after transport errors.
+// because the bus health held the bus back.
 var ErrBusDown = errors.New("bus down")
 
 // poll reads m once, updates its breaker and availability and delivers
@@ -31,7 +32,8 @@ var ErrBusDown = errors.New("bus down")
 // So a meter turns unavailable only after FailureThreshold of its own
 // polls brought no data, and an unplugged adapter makes every meter
 // unavailable in its own time, never at once. The bus backoff only
-// keeps the poller from hammering a vanished adapter: while it runs,
+// (the bus health's) keeps the poller from hammering a vanished adapter:
+// while it runs,
 // scheduled reads are counted as failures without touching the bus; at
 // each of its retries a meter whose breaker is open tries the bus; and
 // when the bus works again every open breaker is probed straight away.
@@ -42,8 +44,8 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		p.mu.Unlock()
 		return reading.Reading{}, errRemoved(m)
 	}
-	if scheduled && !p.busUp && now.Before(p.busRetryAt) {
-		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, p.busLastErr)
+	if bus := p.opts.Health.Snapshot(); scheduled && bus.State == bushealth.Down && now.Before(bus.RetryAt) {
+		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, bus.LastError)
 		ev := p.failedLocked(m, now, err, resultBusDown)
 		p.rescheduleLocked(m, now, true)
 		p.mu.Unlock()
@@ -72,7 +74,9 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	var rd reading.Reading
 	var buildErr error
 	if err == nil {
-		rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+		if err = checkSender(res, addr); err == nil {
+			rd, buildErr = buildReading(res, m.cfg.Name, m.addr, done)
+		}
 	}
 
 	p.mu.Lock()
@@ -86,11 +90,14 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	}
 	m.lastRead = done
 	var ev []availEvent
+	var save []reading.Identity
 	var recovered bool
 	switch {
+	case errors.Is(err, ErrOtherMeter):
+		ev = p.failedLocked(m, done, err, resultOtherMeter)
 	case err != nil:
 		// The bus names the read and the address itself (see Bus).
-		ev = p.failedLocked(m, done, err, p.failureResult(err))
+		ev = p.failedLocked(m, done, err, failureResult(err))
 	case errors.Is(buildErr, ErrNoTelegram):
 		err = fmt.Errorf("read %s: %w", m.addr, buildErr)
 		ev = p.failedLocked(m, done, err, resultError)
@@ -100,7 +107,19 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		if res.DecodeErr != nil {
 			m.decodeErr = res.DecodeErr.Error()
 		}
-		recovered, ev = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
+		save, ev, err = p.identifyLocked(m, &rd, done)
+		if err != nil {
+			ev = append(ev, p.failedLocked(m, done, err, resultOtherMeter)...)
+			break
+		}
+		if buildErr == nil && !m.cfg.Unguarded {
+			// After identifyLocked: a meter put in another's place has
+			// another identifier, and its totals start afresh.
+			rd = p.guardLocked(m.last, rd)
+		}
+		var answered []availEvent
+		recovered, answered = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
+		ev = append(ev, answered...)
 		if buildErr != nil {
 			err = fmt.Errorf("read %s: %w", m.addr, buildErr)
 		}
@@ -108,6 +127,7 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	p.rescheduleLocked(m, done, scheduled || recovered)
 	p.mu.Unlock()
 	p.emit(ev)
+	p.saveIdentities(context.WithoutCancel(ctx), save)
 	if err != nil {
 		return reading.Reading{}, err
 	}
@@ -126,12 +146,13 @@ func (p *Poller) read(ctx context.Context, addr mbus.Address, baud int) (master.
 	return p.bus.Read(ctx, addr)
 }
 
-// failureResult names the kind of a failed read for the metrics.
-func (p *Poller) failureResult(err error) string {
+// failureResult names the kind of a failed read for the metrics, by the
+// master's typed errors.
+func failureResult(err error) string {
 	switch {
-	case p.opts.BusError(err):
+	case errors.Is(err, master.ErrPortDown):
 		return resultBusError
-	case isTimeout(err):
+	case errors.Is(err, master.ErrTimeout):
 		return resultTimeout
 	}
 	return resultError
@@ -160,9 +181,6 @@ func (p *Poller) answeredLocked(m *meterState, rd *reading.Reading, took time.Du
 	if recovered {
 		p.log.Info().Str("meter", m.id).Msg("meter answering again, breaker closed")
 	}
-	if rd.Meter != m.id {
-		p.renameLocked(m, rd.Meter)
-	}
 	result := resultOK
 	switch {
 	case buildErr != nil:
@@ -186,8 +204,7 @@ func (p *Poller) answeredLocked(m *meterState, rd *reading.Reading, took time.Du
 	return recovered, p.setAvailLocked(m, availOnline)
 }
 
-// renameLocked gives m the identifier its answer carries, e.g. when a
-// primary-addressed meter first tells its manufacturer and ID.
+// renameLocked gives m the identifier of its identity.
 func (p *Poller) renameLocked(m *meterState, id string) {
 	p.log.Info().Str("meter", id).Str("was", m.id).Str("address", m.addr).Msg("meter identified")
 	if p.byKey[m.id] == m && m.id != m.addr {
@@ -201,9 +218,10 @@ func (p *Poller) renameLocked(m *meterState, id string) {
 }
 
 // setAvailLocked returns the event for a change of m's availability, or
-// nothing when it was already reported.
+// nothing when it was already reported or m has no identity yet (no
+// topic may carry a placeholder).
 func (p *Poller) setAvailLocked(m *meterState, a availability) []availEvent {
-	if m.avail == a {
+	if m.ident == nil || m.avail == a {
 		return nil
 	}
 	m.avail = a
@@ -230,40 +248,23 @@ func (p *Poller) rescheduleLocked(m *meterState, done time.Time, advance bool) {
 	}
 }
 
-// noteBus updates the bus state after an operation that ended at now
-// with err. Only transport errors count against the bus; a silent or
-// garbled meter proves the bus itself works.
+// noteBus counts an operation that ended at now with err and, when the
+// bus health says the bus came back, reads every meter whose breaker
+// opened meanwhile at once. Whether the bus is down is the health's
+// call, not the poller's.
 func (p *Poller) noteBus(err error, now time.Time) {
-	if err != nil && p.opts.BusError(err) {
+	if errors.Is(err, master.ErrPortDown) {
 		p.busErrors++
-		p.busFails++
-		wait := p.opts.BusBackoffMin
-		for i := 1; i < p.busFails && wait < p.opts.BusBackoffMax; i++ {
-			wait *= 2
-		}
-		wait = min(wait, p.opts.BusBackoffMax)
-		p.busRetryAt = now.Add(wait)
-		p.busLastErr = err.Error()
-		if p.busUp {
-			p.log.Warn().Err(err).Dur("backoff", wait).Msg("bus down")
-		} else {
-			p.log.Debug().Err(err).Dur("backoff", wait).Msg("bus still down")
-		}
-		p.busUp = false
-		p.met.busUp.Set(0)
-		return
 	}
-	if p.busUp {
-		return
-	}
-	p.log.Info().Int("failed_attempts", p.busFails).Msg("bus up")
-	p.busUp, p.busFails = true, 0
-	p.met.busUp.Set(1)
-	for _, m := range p.meters {
-		if m.breaker.State() == BreakerOpen {
-			m.due = now
+	down := !p.opts.Health.Snapshot().State.Working()
+	if p.busWasDown && !down {
+		for _, m := range p.meters {
+			if m.breaker.State() == BreakerOpen {
+				m.due = now
+			}
 		}
 	}
+	p.busWasDown = down
 }
 
 func cloneRaw(raw [][]byte) [][]byte {

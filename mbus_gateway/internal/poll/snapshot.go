@@ -8,13 +8,6 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
-// Bus states in BusStatus.State.
-const (
-	BusOK      = "ok"      // the last bus operation worked
-	BusBackoff = "backoff" // a transport error happened; waiting before the next try
-	BusDown    = "down"    // the wait is over, the next try has not succeeded yet
-)
-
 // Snapshot is a copy of the poller's state for /status and the status
 // page; it shares nothing with the poller.
 type Snapshot struct {
@@ -27,9 +20,12 @@ type Snapshot struct {
 	Meters []MeterStatus `json:"meters"`
 }
 
-// BusStatus describes the bus as a whole.
+// BusStatus describes the bus as a whole: the bus health's state, and
+// the poller's counts.
 type BusStatus struct {
+	// State is a bushealth.State name: up, suspect, down or reopening.
 	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
 	Polls     uint64    `json:"polls"`
 	Errors    uint64    `json:"errors"`
 	LastError string    `json:"last_error,omitempty"`
@@ -60,9 +56,13 @@ type SinkStatus struct {
 
 // MeterStatus describes one meter.
 type MeterStatus struct {
-	Address         string  `json:"address"`
-	Name            string  `json:"name,omitempty"`
-	Meter           string  `json:"meter"`
+	Address string `json:"address"`
+	Name    string `json:"name,omitempty"`
+	Meter   string `json:"meter"`
+	// Identified is set once Meter is the meter's identity (stored, or
+	// from its first good answer); before, Meter only names it here and
+	// no topic carries it.
+	Identified      bool    `json:"identified"`
 	Manufacturer    string  `json:"manufacturer,omitempty"`
 	Medium          string  `json:"medium,omitempty"`
 	Enabled         bool    `json:"enabled"`
@@ -86,37 +86,26 @@ type MeterStatus struct {
 func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	bus := p.opts.Health.Snapshot()
 	s := Snapshot{
 		Bus: BusStatus{
-			State:     p.busState(now),
+			State:     bus.State.String(),
+			Since:     bus.Since,
 			Polls:     p.busPolls,
 			Errors:    p.busErrors,
-			LastError: p.busLastErr,
+			LastError: bus.LastError,
+			RetryAt:   bus.RetryAt,
 		},
 		Scan:   p.scan,
 		Sink:   p.sinkStatus,
 		Load:   busLoad(p.meters, p.opts.Baud),
 		Meters: make([]MeterStatus, 0, len(p.meters)),
 	}
-	if !p.busUp {
-		s.Bus.RetryAt = p.busRetryAt
-	}
 	s.Sink.Pending = len(p.pending)
 	for _, m := range p.meters {
-		s.Meters = append(s.Meters, m.status(p.effectiveDue(m)))
+		s.Meters = append(s.Meters, m.status(p.effectiveDue(m, bus)))
 	}
 	return s
-}
-
-func (p *Poller) busState(now time.Time) string {
-	switch {
-	case p.busUp:
-		return BusOK
-	case now.Before(p.busRetryAt):
-		return BusBackoff
-	}
-	return BusDown
 }
 
 // status copies m; the caller holds the poller's lock.
@@ -125,6 +114,7 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 		Address:         m.addr,
 		Name:            m.cfg.Name,
 		Meter:           m.id,
+		Identified:      m.ident != nil,
 		Enabled:         m.cfg.Enabled,
 		IntervalSeconds: m.cfg.Interval.Seconds(),
 		ReadSeconds:     m.readTime.Seconds(),
@@ -151,14 +141,17 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 	return st
 }
 
-// Warnings lists what the user should fix in the schedule: today, poll
-// intervals that need more bus time than there is. Empty when all is well.
+// Warnings lists what the user should know about the bus: poll
+// intervals that need more bus time than there is, meters that share
+// their manufacturer and ID, meters replaced since the start, and the
+// newest meter resets the guard confirmed. Empty when all is well.
 func (p *Poller) Warnings() []string {
 	p.mu.Lock()
 	load := busLoad(p.meters, p.opts.Baud)
+	out := append(p.identityWarningsLocked(), p.resets...)
 	p.mu.Unlock()
 	if load <= 1 {
-		return nil
+		return out
 	}
-	return []string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}
+	return append([]string{fmt.Sprintf("poll intervals need %.0f %% of the bus time: meters are read less often than configured; lengthen poll_interval or disable meters", 100*load)}, out...)
 }

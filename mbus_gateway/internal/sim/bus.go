@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -96,6 +97,37 @@ func (b *Bus) AddMeter(m Meter) error {
 	}
 	mt.fixedAccess, mt.advance, mt.keep = b.opts.FixedAccessNumber, b.opts.Advance, b.opts.Record
 	b.meters = append(b.meters, mt)
+	return nil
+}
+
+// ReplaceMeter takes every meter at m's primary address off the bus and
+// puts m there in their place, as when a meter is swapped; it fails when
+// no meter has the address or m is invalid, and then changes nothing.
+func (b *Bus) ReplaceMeter(m Meter) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	primary := m.Primary
+	if m.Name == "" {
+		m.Name = fmt.Sprintf("meter at %d", primary)
+	}
+	mt, err := newMeter(m)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
+	kept := b.meters[:0:0]
+	at := -1
+	for _, old := range b.meters {
+		if old.primary != primary {
+			kept = append(kept, old)
+		} else if at < 0 {
+			at = len(kept)
+		}
+	}
+	if at < 0 {
+		return fmt.Errorf("sim: replace meter: no meter at primary address %d", primary)
+	}
+	b.meters = slices.Insert(kept, at, mt)
 	return nil
 }
 

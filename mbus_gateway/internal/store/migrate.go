@@ -17,6 +17,7 @@ var migrations = []migration{
 	migrateV1,
 	migrateV2,
 	migrateV3,
+	migrateV4,
 }
 
 // migrateV1 is the first schema: outbox, last state per meter, key/value.
@@ -56,6 +57,22 @@ func migrateV2(ctx context.Context, tx *sql.Tx) error {
 			last_seen    INTEGER NOT NULL
 		) WITHOUT ROWID`,
 		`CREATE INDEX outbox_time ON outbox(time)`,
+	)
+}
+
+// migrateV4 adds the meters' identities (see reading.Identity).
+func migrateV4(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx,
+		`CREATE TABLE meter_identity (
+			meter        TEXT    PRIMARY KEY,
+			bus          TEXT    NOT NULL,
+			address      TEXT    NOT NULL,
+			manufacturer TEXT    NOT NULL,
+			serial       TEXT    NOT NULL,
+			medium       TEXT    NOT NULL,
+			first_seen   INTEGER NOT NULL,
+			replaced     INTEGER NOT NULL
+		) WITHOUT ROWID`,
 	)
 }
 

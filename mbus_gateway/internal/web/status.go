@@ -9,6 +9,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 // Status is the JSON document of GET /status and of every event on
@@ -39,8 +40,10 @@ type Versions struct {
 // the poller's view of it.
 type BusStatus struct {
 	BusInfo
-	// State is poll.BusOK, poll.BusBackoff or poll.BusDown.
+	// State is the bus health's (package bushealth): up, suspect, down
+	// or reopening; Since is when it was entered.
 	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
 	Polls     uint64    `json:"polls"`
 	Errors    uint64    `json:"errors"`
 	LastError string    `json:"last_error,omitempty"`
@@ -119,6 +122,10 @@ type MeterStatus struct {
 	// records in telegram order, as `decode --format json` gives them).
 	Header *mbus.Header  `json:"header,omitempty"`
 	Values []mbus.Record `json:"values"`
+	// Guard is what the guard decided on the totals of that read, by
+	// key (reading.Reading.Guard): values held back or passed on as a
+	// meter reset.
+	Guard map[string]reading.Guarded `json:"guard,omitempty"`
 	// Raw holds the frames of the last answer as hex, for bug reports.
 	Raw []string `json:"raw,omitempty"`
 }
@@ -132,6 +139,7 @@ func (s *Server) status(ctx context.Context) Status {
 		Versions: Versions{Gateway: s.o.Version, Go: runtime.Version()},
 		Bus: BusStatus{
 			State:     snap.Bus.State,
+			Since:     snap.Bus.Since,
 			Polls:     snap.Bus.Polls,
 			Errors:    snap.Bus.Errors,
 			LastError: snap.Bus.LastError,
@@ -202,6 +210,7 @@ func meterStatus(m poll.MeterStatus) MeterStatus {
 		if m.Reading.Records != nil {
 			ms.Values = m.Reading.Records
 		}
+		ms.Guard = m.Reading.Guard
 	}
 	return ms
 }
