@@ -91,11 +91,10 @@ func (b *Bus) AddMeter(m Meter) error {
 	if m.Name == "" {
 		m.Name = fmt.Sprintf("meter %d", len(b.meters)+1)
 	}
-	mt, err := newMeter(m)
+	mt, err := b.newMeter(m)
 	if err != nil {
-		return fmt.Errorf("sim: %w", err)
+		return err
 	}
-	mt.fixedAccess, mt.advance, mt.keep = b.opts.FixedAccessNumber, b.opts.Advance, b.opts.Record
 	b.meters = append(b.meters, mt)
 	return nil
 }
@@ -110,11 +109,10 @@ func (b *Bus) ReplaceMeter(m Meter) error {
 	if m.Name == "" {
 		m.Name = fmt.Sprintf("meter at %d", primary)
 	}
-	mt, err := newMeter(m)
+	mt, err := b.newMeter(m)
 	if err != nil {
-		return fmt.Errorf("sim: %w", err)
+		return err
 	}
-	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
 	kept := b.meters[:0:0]
 	at := -1
 	for _, old := range b.meters {
@@ -129,6 +127,16 @@ func (b *Bus) ReplaceMeter(m Meter) error {
 	}
 	b.meters = slices.Insert(kept, at, mt)
 	return nil
+}
+
+// newMeter is newMeter with the bus's options that each meter keeps.
+func (b *Bus) newMeter(m Meter) (*meter, error) {
+	mt, err := newMeter(m)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	mt.fixedAccess, mt.advance, mt.keep = b.opts.FixedAccessNumber, b.opts.Advance, b.opts.Record
+	return mt, nil
 }
 
 // Meters returns a snapshot of every meter, in the order they were added.
