@@ -169,7 +169,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 	d.port = transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
 	}, d.health)
-	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra, Health: d.health})
+	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: master.ExtraFor(dev, o.ResponseTimeoutExtra), Health: d.health})
 	if err := d.reg.Register(bridge.NewBusCollector(d.master.Stats)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -53,7 +53,7 @@ func startMeters(ctx context.Context, o *config.Options, s *store.Store) ([]poll
 
 // pollMeter converts a configured meter.
 func pollMeter(m config.Meter) poll.Meter {
-	return poll.Meter{Address: m.Address, Name: m.Name, Interval: m.PollInterval, Baud: m.Baudrate, Enabled: m.Enabled, Unguarded: !m.Guard}
+	return poll.Meter{Address: m.Address, Name: m.Name, Interval: m.PollInterval, Baud: m.Baudrate, Enabled: m.Enabled, Unguarded: !m.Guard, Key: m.Key}
 }
 
 // scanOnStart scans the bus once (no meters known yet), keeps the result
