@@ -16,8 +16,8 @@ import (
 
 const maxFrame = mbus.MaxFrameLen
 
-// lookAgain and maxLooks bound the extra looks at the line after a
-// deadline passed (see receive): a timeout costs lookAgain more.
+// lookAgain and maxLooks bound the extra looks at the line of a read
+// that started too late to look before its deadline (see receive).
 const (
 	lookAgain = 10 * time.Millisecond
 	maxLooks  = 3
@@ -269,6 +269,7 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 				buf = append(buf, 0)[:len(buf)]
 			}
 		}
+		began := time.Now()
 		n, err := m.port.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
 			looks = 0
@@ -343,12 +344,13 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 			return nil, err
 		}
 		// A Read that starts after its deadline fails without looking at
-		// the line: a gateway held up on a busy machine would take an
-		// answer that came in time for a missing one, and a meter that
-		// is given up on moves on to its next telegram, so the reading
-		// is lost. Look once more, briefly, and again while the looks
-		// themselves come back late.
-		if looks < maxLooks && (looks == 0 || time.Since(deadline) > lookAgain) {
+		// the line: a gateway held up on a busy machine between its
+		// request and the read would take an answer that came in time
+		// for a missing one, and a meter that is given up on moves on to
+		// its next telegram, so the reading is lost. Such a read looks
+		// again, briefly; one that waited on the line until its deadline
+		// does not, so a late answer stays late.
+		if looks < maxLooks && !began.Before(deadline.Add(-lookAgain)) {
 			looks++
 			deadline = time.Now().Add(lookAgain)
 			continue

@@ -237,7 +237,7 @@ func TestReadAnswers(t *testing.T) {
 		{name: "truncated", answers: [][]chunk{now(good[:10]), now(good[:10]), now(good[:10])}, wantErr: []error{ErrGarbage, mbus.ErrTruncated}, wantReqs: 3},
 		{name: "noise", answers: [][]chunk{now([]byte{0x00, 0x42}), now([]byte{0xFF}), now([]byte{0x55})}, wantErr: []error{ErrGarbage, mbus.ErrBadStart}, wantReqs: 3},
 		{name: "ack instead of data", answers: [][]chunk{now(ack), now(ack), now(ack)}, wantErr: []error{ErrUnexpected}, wantReqs: 3},
-		{name: "slow", answers: [][]chunk{{{400 * time.Millisecond, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
+		{name: "slow", answers: [][]chunk{{{200 * time.Millisecond, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
 		{name: "retry repairs checksum", answers: [][]chunk{now(badSum), now(good)}, wantReqs: 2,
 			wantStats: func(s Stats) bool { return s.Retries == 1 && s.ChecksumErrors == 1 }},
 		{name: "retry repairs silence", answers: [][]chunk{nil, now(good)}, wantReqs: 2,
@@ -387,28 +387,36 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-// heldUpPort is a fakePort whose first misses reads fail with the
-// deadline passed, late, without looking: the way a read fails when the
-// gateway was held up past its deadline on a busy machine, whatever
-// waits on the line.
+// heldUpPort is a fakePort on a busy machine: for its first misses
+// reads the master is held up between setting the deadline and reading
+// until the deadline has passed, and the read fails without looking, as
+// a read on a Go file or socket does, whatever waits on the line.
 type heldUpPort struct {
 	*fakePort
 	misses int
 }
 
+func (p *heldUpPort) SetReadDeadline(t time.Time) error {
+	err := p.fakePort.SetReadDeadline(t)
+	if p.misses > 0 {
+		time.Sleep(time.Until(t) + time.Millisecond)
+	}
+	return err
+}
+
 func (p *heldUpPort) Read(b []byte) (int, error) {
 	if p.misses > 0 {
 		p.misses--
-		time.Sleep(3 * lookAgain) // held up: the deadline is long past
 		return 0, os.ErrDeadlineExceeded
 	}
 	return p.fakePort.Read(b)
 }
 
 // TestReadHeldUp: an answer that came in time is taken even when the
-// reads that should have found it failed late with the deadline passed,
-// up to maxLooks of them: no repeat, no timeout counted. Held up once
-// more, the exchange is repeated.
+// reads that should have found it started after their deadline, up to
+// maxLooks of them: no repeat, no timeout counted. Held up once more,
+// the exchange is repeated. (TestReadAnswers/slow: a read that waited
+// until its deadline does not look again.)
 func TestReadHeldUp(t *testing.T) {
 	good := telegram(t, 9, secA, 4000, false)
 	req := reqUD2(9, true)
