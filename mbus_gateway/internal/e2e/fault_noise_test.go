@@ -47,7 +47,8 @@ var noisyBus = []noisyMeter{
 // unavailable; every whole telegram of the others is read and arrives,
 // once, in order; and the well-behaved meters keep their schedule: no gap
 // between two of their reads is longer than an interval plus one failed
-// read (three attempts of a silent exchange) and the jitter.
+// read (three attempts, each with a garbled telegram and the quiet after
+// it) and the jitter.
 func TestFaultNoisyBus(t *testing.T) {
 	setup := countingMeters(t, len(noisyBus))
 	var meters []map[string]any
@@ -109,7 +110,10 @@ func TestFaultNoisyBus(t *testing.T) {
 	t.Logf("whole telegrams %d of %d, readings delivered %d, lost %d, duplicates %d",
 		f.produced, f.transmissions, f.delivered, f.lost, f.duplicates)
 
-	attempt := master.AnswerTimeout(noiseBaud) + master.WireTime(5, noiseBaud)
+	// A failed attempt: the request, the answer window and a whole
+	// telegram (garbled), and the quiet the master then waits for.
+	attempt := master.WireTime(5, noiseBaud) + master.AnswerTimeout(noiseBaud) +
+		master.WireTime(len(setup.Meters[0].Telegrams[0]), noiseBaud) + master.GapTimeout(noiseBaud)
 	allowed := pollInterval + time.Duration(master.DefaultRetries+1)*attempt + 2*pollInterval/10 + 100*time.Millisecond
 	for i, nm := range noisyBus {
 		meter := r.meters[i]
