@@ -30,6 +30,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
@@ -48,11 +49,11 @@ const clientIDKey = "mqtt.client_id"
 // Deps is what the daemon needs besides the options: who it is, where it
 // logs, where the web side listens when that differs from the options
 // (the demo serves loopback only), and how to re-read the options on
-// SIGHUP. The zero value of every field but LogOut is usable.
+// SIGHUP. The zero value of every field is usable.
 type Deps struct {
 	// Version is the gateway's version, as `mbus-gateway version` prints it.
 	Version string
-	// LogOut receives the log.
+	// LogOut receives the log; nil means os.Stderr.
 	LogOut io.Writer
 	// WebListen and MetricsListen replace ":<web_port>" and
 	// ":<metrics_port>" when set; WebAllow replaces web_allow when not nil.
@@ -82,6 +83,9 @@ func Run(ctx context.Context, o *config.Options, deps Deps) error {
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
 	}
+	if deps.LogOut == nil {
+		deps.LogOut = os.Stderr
+	}
 	tuneGC(deps.Getenv)
 	d, err := newDaemon(ctx, o, deps)
 	if err != nil {
@@ -98,13 +102,16 @@ func Run(ctx context.Context, o *config.Options, deps Deps) error {
 // database, Run serves the web side at once and builds and runs the rest
 // (parts) as soon as the database opens.
 type daemon struct {
-	deps   Deps
-	opts   *config.Options
-	log    zerolog.Logger
-	level  *levelFilter
-	reg    *prometheus.Registry
-	notify *notifier
-	broker mqtt.Config // without ClientID, which is kept in the store
+	deps Deps
+	opts *config.Options // in effect: reloads change the live ones
+	// initial are the options at the start, which the restart options
+	// keep until the next one.
+	initial config.Options
+	log     zerolog.Logger
+	level   *levelFilter
+	reg     *prometheus.Registry
+	notify  *notifier
+	broker  mqtt.Config // without ClientID, which is kept in the store
 	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
 	maxPages int
 
@@ -144,7 +151,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 	if err != nil {
 		return nil, err
 	}
-	d = &daemon{deps: deps, opts: o, log: log, level: level}
+	d = &daemon{deps: deps, opts: o, initial: *o, log: log, level: level}
 	if d.notify, err = newNotifier(deps.Getenv); err != nil {
 		return nil, err
 	}
@@ -170,7 +177,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
 	}, d.health)
 	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: master.ExtraFor(dev, o.ResponseTimeoutExtra), Health: d.health})
-	if err := d.reg.Register(bridge.NewBusCollector(d.master.Stats)); err != nil {
+	if err := d.reg.Register(master.NewCollector(d.master.Stats)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if err := d.reg.Register(bushealth.NewCollector(d.health)); err != nil {
@@ -195,7 +202,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 	}
 	metrics := d.deps.MetricsListen
 	if metrics == "" && o.MetricsPort != 0 {
-		metrics = ":" + strconv.Itoa(o.MetricsPort)
+		metrics = net.JoinHostPort(o.MetricsBind, strconv.Itoa(o.MetricsPort))
 	}
 	allow := d.deps.WebAllow
 	if allow == nil {
@@ -215,6 +222,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		OutboxDepth:   side.depth,
 		Alive:         d.alive,
 		Warnings:      d.notes.list,
+		Salvage:       d.notes.salvaged,
 		Gatherer:      d.reg,
 		Log:           d.log,
 	}, side, side, side)
@@ -395,6 +403,9 @@ func (d *daemon) open(ctx context.Context, log zerolog.Logger) (o opened, err er
 			_ = st.Close() // the error that made us give up matters
 		}
 	}()
+	if moved != "" {
+		d.notes.setSalvage(salvage(ctx, st, moved, log))
+	}
 	if err := limitStore(ctx, st, d.maxPages, log); err != nil {
 		return o, err
 	}
@@ -417,7 +428,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	cfg := d.broker
 	cfg.ClientID = o.clientID
 	var err error
-	if p.mqtt, err = mqtt.New(cfg, p.store, d.log, d.reg); err != nil {
+	if p.mqtt, err = mqtt.New(cfg, outbox.Outbox{Store: p.store}, d.log, d.reg); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	meters, err := startMeters(ctx, d.opts, p.store)
@@ -505,13 +516,33 @@ func openStore(ctx context.Context, dir string, log zerolog.Logger) (s *store.St
 			return nil, "", &store.OpenError{Path: oe.Path, Err: fmt.Errorf("%w; moving it aside failed: %w", oe.Err, qerr)}
 		}
 		log.Error().Err(err).Str("moved_to", moved).
-			Msg("database file is corrupt: moved aside for inspection, starting with an empty database; readings not yet published were in it")
+			Msg("database file is corrupt: moved aside for inspection, starting with a new database and what can still be read from the old one")
 		s, err = store.Open(ctx, path)
 	}
 	if err != nil {
 		return nil, moved, err
 	}
 	return s, moved, nil
+}
+
+// salvage takes the queued readings and added meters that can still be
+// read from the corrupt database moved to moved into st, and says how
+// many were saved and lost.
+func salvage(ctx context.Context, st *store.Store, moved string, log zerolog.Logger) *web.Salvage {
+	got, err := store.Salvage(ctx, moved, st)
+	out := &web.Salvage{File: moved, Saved: got.Readings, Lost: got.Lost, LostKnown: got.Complete}
+	ev := log.Info()
+	switch {
+	case err != nil:
+		out.Error = err.Error()
+		log.Error().Err(err).Str("file", moved).Msg("taking over the queued readings of the corrupt database failed: they stay in that file")
+		return out
+	case !got.Complete || got.Lost > 0:
+		ev = log.Warn()
+	}
+	ev.Str("file", moved).Int("saved", got.Readings).Int("lost", got.Lost).Bool("lost_known", got.Complete).
+		Int("added_meters", got.Meters).Msg("took over what could be read from the corrupt database")
+	return out
 }
 
 // dbMaxPagesEnv caps the database at that many pages (of 4 KiB): a

@@ -37,8 +37,9 @@ func (d *daemon) reloads(ctx context.Context, p *parts) {
 // apply puts into effect what can change while running: the log level,
 // the meters and the poll interval (see poll.Poller.SetMeters: meters
 // keep their state, removed ones are no longer read). It returns what it
-// applied, and the options that changed but only take effect after a
-// restart (connections, ports and the store are opened once).
+// applied, and the options that differ from those of the start but only
+// take effect after a restart (connections, ports and the store are
+// opened once): they are named on every reload until the restart.
 func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applied, restart []string) {
 	cur := d.opts
 	if o.LogLevel != cur.LogLevel {
@@ -48,7 +49,7 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 		}
 	}
 	for _, f := range restartOptions {
-		if !reflect.DeepEqual(f.get(cur), f.get(o)) {
+		if !reflect.DeepEqual(f.get(&d.initial), f.get(o)) {
 			restart = append(restart, f.key)
 		}
 	}
@@ -83,6 +84,17 @@ func describeChanges(ch poll.MeterChanges) string {
 	return strings.Join(parts, ", ")
 }
 
+// liveOptions are the options apply puts into effect while running, by
+// their key or the key of the object or list they belong to ("mqtt"
+// stands for mqtt.host, mqtt.port, …); all others are restartOptions. A
+// test holds the two lists to the options' schema. Changes of the meters
+// are reported as "meters: …".
+var liveOptions = []string{
+	"log_level", "poll_interval",
+	"meters.address", "meters.name", "meters.poll_interval", "meters.baudrate", "meters.enabled",
+	"meters.guard", "meters.key",
+}
+
 // restartOptions are the options that take effect at the next start only.
 var restartOptions = []struct {
 	key string
@@ -104,5 +116,7 @@ var restartOptions = []struct {
 	{"web_port", func(o *config.Options) any { return o.WebPort }},
 	{"web_allow", func(o *config.Options) any { return o.WebAllow }},
 	{"metrics_port", func(o *config.Options) any { return o.MetricsPort }},
+	{"metrics_bind", func(o *config.Options) any { return o.MetricsBind }},
 	{"data_dir", func(o *config.Options) any { return o.DataDir }},
+	{"buses", func(o *config.Options) any { return o.Buses }},
 }

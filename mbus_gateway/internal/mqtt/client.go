@@ -23,15 +23,18 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
 // Queue is the durable outbox the client drains.
 type Queue interface {
 	// Pending returns up to limit rows with Seq > afterSeq, oldest first.
-	Pending(ctx context.Context, afterSeq int64, limit int) ([]store.Row, error)
+	// A row that cannot be decoded ends the list with a *RowError.
+	Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error)
 	// Delete removes acknowledged rows.
 	Delete(ctx context.Context, seqs ...int64) error
+	// MarkAcked records that rows up to seq were acknowledged, so that
+	// Pending leaves them out when Delete failed.
+	MarkAcked(seq int64) error
 	// Depth is the number of rows waiting.
 	Depth(ctx context.Context) (int, error)
 }
@@ -62,8 +65,6 @@ type Outbox interface {
 	Trimmer
 	Memory
 }
-
-var _ Outbox = (*store.Store)(nil)
 
 // Status is a snapshot of the client for the status page.
 type Status struct {
@@ -97,6 +98,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	status     Status
+	undeleted  []int64         // acknowledged rows whose delete failed; see deleteAcked
 	available  map[string]bool // last availability per meter
 	availDirty map[string]bool // not yet published
 
@@ -229,6 +231,7 @@ func (c *Client) maintain(ctx context.Context) {
 	defer t.Stop()
 	var episode int // rows dropped in the current overflow episode
 	for {
+		c.retryDelete(ctx)
 		episode = c.trim(ctx, episode)
 		c.refreshDepth(ctx)
 		select {

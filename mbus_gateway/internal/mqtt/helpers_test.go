@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
@@ -39,7 +40,23 @@ func heatReading(meter string, at time.Time, energy float64) reading.Reading {
 	)
 }
 
-func openStore(t testing.TB) *store.Store {
+// testBox is the real store as the client's Outbox, converted as the
+// gateway's outbox package does (which imports this package).
+type testBox struct{ *store.Store }
+
+func (b testBox) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error) {
+	rows, err := b.Store.Pending(ctx, afterSeq, limit)
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		out[i] = Row{Seq: r.Seq, Meter: r.Meter, Reading: r.Reading, Payload: r.Payload}
+	}
+	if re, ok := errors.AsType[*store.RowError](err); ok {
+		err = &RowError{Seq: re.Seq, Err: re.Err}
+	}
+	return out, err
+}
+
+func openStore(t testing.TB) testBox {
 	t.Helper()
 	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
 	if err != nil {
@@ -50,10 +67,10 @@ func openStore(t testing.TB) *store.Store {
 			t.Errorf("store.Close: %v", err)
 		}
 	})
-	return s
+	return testBox{s}
 }
 
-func enqueue(t testing.TB, s *store.Store, rs ...reading.Reading) {
+func enqueue(t testing.TB, s testBox, rs ...reading.Reading) {
 	t.Helper()
 	if _, err := s.EnqueueBatch(context.Background(), rs); err != nil {
 		t.Fatalf("EnqueueBatch: %v", err)
@@ -137,7 +154,7 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func depth(t testing.TB, s *store.Store) int {
+func depth(t testing.TB, s testBox) int {
 	t.Helper()
 	n, err := s.Depth(context.Background())
 	if err != nil {
@@ -168,6 +185,9 @@ type proxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	wg     sync.WaitGroup
+	// gate, while open (closed), lets what the broker sends reach the
+	// client; hold and release shut and open it.
+	gate chan struct{}
 }
 
 func startProxy(t testing.TB, target string) *proxy {
@@ -176,7 +196,8 @@ func startProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
-	p := &proxy{l: l, target: target}
+	p := &proxy{l: l, target: target, gate: make(chan struct{})}
+	close(p.gate)
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		_ = l.Close()
@@ -208,7 +229,43 @@ func (p *proxy) accept() {
 			_ = src.Close()
 		}
 		p.wg.Go(func() { pipe(out, in) })
-		p.wg.Go(func() { pipe(in, out) })
+		p.wg.Go(func() { pipe(in, heldConn{Conn: out, p: p}) })
+	}
+}
+
+// heldConn passes nothing on while the proxy holds: what it has read is
+// kept until then.
+type heldConn struct {
+	net.Conn
+	p *proxy
+}
+
+func (h heldConn) Read(b []byte) (int, error) {
+	n, err := h.Conn.Read(b)
+	h.p.mu.Lock()
+	gate := h.p.gate
+	h.p.mu.Unlock()
+	<-gate
+	return n, err
+}
+
+// hold stops what the broker sends from reaching the client, as a broker
+// that no longer answers; release passes it on again. The test's end
+// releases.
+func (p *proxy) hold(t testing.TB) {
+	p.mu.Lock()
+	p.gate = make(chan struct{})
+	p.mu.Unlock()
+	t.Cleanup(p.release)
+}
+
+func (p *proxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
 	}
 }
 
