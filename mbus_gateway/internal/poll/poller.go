@@ -169,9 +169,9 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
-	// idents holds every identity known, replaced ones included, by
-	// identifier; unsaved those the IdentityStore has not taken yet.
-	idents  map[string]*reading.Identity
+	// reg holds the identities (shared with the other buses' pollers);
+	// unsaved are those the IdentityStore has not taken yet.
+	reg     *Registry
 	unsaved []reading.Identity
 	notes   []string // replacements since the start, for Warnings
 }
@@ -208,7 +208,10 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		quit:   make(chan struct{}),
 		byKey:  make(map[string]*meterState),
 		busUp:  true,
-		idents: make(map[string]*reading.Identity),
+		reg:    opts.Registry,
+	}
+	if p.reg == nil {
+		p.reg = NewRegistry()
 	}
 	p.addLocked(opts.Meters, time.Now())
 	return p, nil
