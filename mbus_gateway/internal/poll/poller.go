@@ -196,19 +196,19 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		return nil, fmt.Errorf("poll: metrics: %w", err)
 	}
 	p := &Poller{
-		opts:   opts,
-		bus:    bus,
-		sink:   sink,
-		avail:  avail,
-		log:    log.With().Str("component", "poll").Logger(),
-		met:    met,
-		jit:    newJitterer(opts.Seed, opts.Jitter),
-		reqs:   make(chan request, 16),
-		wake:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		byKey:  make(map[string]*meterState),
-		busUp:  true,
-		reg:    opts.Registry,
+		opts:  opts,
+		bus:   bus,
+		sink:  sink,
+		avail: avail,
+		log:   log.With().Str("component", "poll").Logger(),
+		met:   met,
+		jit:   newJitterer(opts.Seed, opts.Jitter),
+		reqs:  make(chan request, 16),
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		byKey: make(map[string]*meterState),
+		busUp: true,
+		reg:   opts.Registry,
 	}
 	if p.reg == nil {
 		p.reg = NewRegistry()
