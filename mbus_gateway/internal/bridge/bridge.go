@@ -23,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
@@ -69,6 +70,8 @@ type Sources struct {
 	Poll func() poll.Snapshot
 	MQTT func() mqtt.Status
 	Bus  func() master.Stats
+	// Health is the bus health, the one owner of whether the bus works.
+	Health func() bushealth.Snapshot
 }
 
 // Defaults of Options.

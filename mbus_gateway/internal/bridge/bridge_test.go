@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
@@ -54,6 +55,8 @@ func TestDiscoveryDescribesBridgeEntities(t *testing.T) {
 		"bus_checksum_errors": {"sensor", "", "total_increasing", "diagnostic", "", "mbus/bridge/bus_checksum_errors", ""},
 		"bus_collisions":      {"sensor", "", "total_increasing", "diagnostic", "", "mbus/bridge/bus_collisions", ""},
 		"bus_echoes":          {"sensor", "", "total_increasing", "diagnostic", "", "mbus/bridge/bus_echoes", ""},
+		"bus":                 {"binary_sensor", "connectivity", "", "diagnostic", "", "mbus/bridge/bus", ""},
+		"bus_state":           {"sensor", "enum", "", "diagnostic", "", "mbus/bridge/bus_state", ""},
 		"response_time":       {"sensor", "duration", "measurement", "diagnostic", "s", "mbus/bridge/response_time", ""},
 		"last_scan":           {"sensor", "timestamp", "", "diagnostic", "", "mbus/bridge/last_scan", ""},
 		"meters_found":        {"sensor", "", "", "diagnostic", "", "mbus/bridge/meters_found", ""},
@@ -83,6 +86,9 @@ func TestDiscoveryDescribesBridgeEntities(t *testing.T) {
 	}
 	if got := cfg.Cmps["scan"]["payload_press"]; got != "PRESS" {
 		t.Errorf("scan payload_press: got %v, want PRESS", got)
+	}
+	if got, want := cfg.Cmps["bus_state"]["options"], []any{"up", "suspect", "down", "reopening"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("bus_state options: got %v, want %v", got, want)
 	}
 	opts, _ := cfg.Cmps["log_level"]["options"].([]any)
 	if want := []any{"trace", "debug", "info", "warning", "error"}; !reflect.DeepEqual(opts, want) {
@@ -197,6 +203,7 @@ func TestBridgeStatesFollowSources(t *testing.T) {
 	scanned := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	h := start(t, Options{Watch: 10 * time.Millisecond, Period: time.Hour}, func(s *sources) {
 		s.bus = master.Stats{Timeouts: 3, ChecksumErrors: 2, Garbled: 5, Collisions: 1, Echoes: 7}
+		s.health = bushealth.Snapshot{State: bushealth.Suspect}
 		s.poll = poll.Snapshot{
 			Scan: poll.ScanStatus{Finished: scanned, Found: 4},
 			Sink: poll.SinkStatus{Dropped: 2},
@@ -219,6 +226,8 @@ func TestBridgeStatesFollowSources(t *testing.T) {
 		"mbus/bridge/dropped":             "2",
 		"mbus/bridge/delivered":           "0",
 		"mbus/bridge/outbox_depth":        "0",
+		"mbus/bridge/bus":                 "ON",
+		"mbus/bridge/bus_state":           "suspect",
 	} {
 		h.rec.WaitFor(topic, payloadIs(want), waitTimeout)
 		h.retained(t, topic, payloadIs(want))
@@ -228,6 +237,9 @@ func TestBridgeStatesFollowSources(t *testing.T) {
 	if n := len(h.rec.Messages("mbus/bridge/bus_collisions")); n != 1 {
 		t.Errorf("unchanged bus_collisions published %d times, want once", n)
 	}
+	h.src.update(func(s *sources) { s.health.State = bushealth.Reopening })
+	h.rec.WaitFor("mbus/bridge/bus_state", payloadIs("reopening"), waitTimeout)
+	h.rec.WaitFor("mbus/bridge/bus", payloadIs("OFF"), waitTimeout)
 }
 
 // TestMeterDiagnosticsOnEveryPoll checks that each poll result publishes

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
@@ -269,6 +270,7 @@ func gatherComponents(t *testing.T) map[string]bool {
 	// The master is never started: its counters are read, the port is
 	// not used.
 	reg.MustRegister(NewBusCollector(master.New(nil, master.Options{}).Stats))
+	reg.MustRegister(bushealth.NewCollector(bushealth.New(bushealth.Options{})))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
@@ -101,9 +102,10 @@ func (v *levelVar) SetLogLevel(name string) error {
 
 // sources are snapshots the test changes while the bridge runs.
 type sources struct {
-	mu   sync.Mutex
-	poll poll.Snapshot
-	bus  master.Stats
+	mu     sync.Mutex
+	poll   poll.Snapshot
+	bus    master.Stats
+	health bushealth.Snapshot
 }
 
 func (s *sources) pollSnapshot() poll.Snapshot {
@@ -118,6 +120,12 @@ func (s *sources) busStats() master.Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bus
+}
+
+func (s *sources) healthSnapshot() bushealth.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.health
 }
 
 func (s *sources) update(fn func(*sources)) {
@@ -184,9 +192,10 @@ func startOn(t *testing.T, broker *mosquittotest.Broker, opts Options, init func
 		opts.Version = "1.2.3"
 	}
 	h.bridge, err = New(opts, h.client, h.ctl, h.level, Sources{
-		Poll: h.src.pollSnapshot,
-		MQTT: h.client.Snapshot,
-		Bus:  h.src.busStats,
+		Poll:   h.src.pollSnapshot,
+		MQTT:   h.client.Snapshot,
+		Bus:    h.src.busStats,
+		Health: h.src.healthSnapshot,
 	}, zerolog.New(h.log))
 	if err != nil {
 		t.Fatalf("New: %v", err)

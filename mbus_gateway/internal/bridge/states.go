@@ -99,6 +99,15 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 		add(hass.BridgeDelivered, strconv.FormatInt(st.Acked, 10))
 		add(hass.BridgeDropped, strconv.FormatUint(uint64(max(st.Dropped, 0))+sinkDropped, 10))
 	}
+	if b.src.Health != nil {
+		st := b.src.Health().State
+		conn := hass.PayloadOff
+		if st.Working() {
+			conn = hass.PayloadOn
+		}
+		add(hass.BridgeBus, conn)
+		add(hass.BridgeBusState, st.String())
+	}
 	if b.src.Bus != nil {
 		st := b.src.Bus()
 		add(hass.BridgeTimeouts, strconv.FormatUint(st.Timeouts, 10))

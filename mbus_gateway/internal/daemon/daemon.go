@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bridge"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
@@ -107,6 +108,7 @@ type daemon struct {
 	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
 	maxPages int
 
+	health *bushealth.Health // the one owner of "is the bus down?"
 	port   *transport.Reopening
 	master *master.Master
 	web    *web.Server
@@ -163,11 +165,15 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 	}
 
 	dev := o.Device()
+	d.health = bushealth.New(bushealth.Options{Log: d.log})
 	d.port = transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
 		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
-	}, transport.DefaultBackoff)
-	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra})
+	}, d.health)
+	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: o.ResponseTimeoutExtra, Health: d.health})
 	if err := d.reg.Register(bridge.NewBusCollector(d.master.Stats)); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err := d.reg.Register(bushealth.NewCollector(d.health)); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	d.notes = newNotices(o)
@@ -420,7 +426,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	}
 	p.scan = len(meters) == 0 && d.opts.ScanOnStart
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
-	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
+	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store, Health: d.health}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
 		return nil, err
 	}
 	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
@@ -428,7 +434,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	d.notes.setLive(p.poller.Warnings)
 	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.deps.Version},
 		p.mqtt, bridgeControl{d: d, p: p}, d.level,
-		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats},
+		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats, Health: d.health.Snapshot},
 		logging.Component(d.log, "bridge"))
 	if err != nil {
 		return nil, err

@@ -5,14 +5,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 )
 
 // stuckAfter is how long the bus loop may make no progress while a meter
 // is overdue before it counts as stuck. It is well above the longest
 // legitimate pause: one read's safety timeout (poll.DefaultReadTimeout)
-// plus the longest bus backoff (poll.DefaultBusBackoffMax).
-const stuckAfter = poll.DefaultReadTimeout + poll.DefaultBusBackoffMax + time.Minute
+// plus the longest wait of a down bus (bushealth.DefaultBackoff.Max).
+var stuckAfter = poll.DefaultReadTimeout + bushealth.DefaultBackoff.Max + time.Minute
 
 // busWatch tells a working bus loop from a stuck one by the poller's
 // snapshots alone: a loop that works either has nothing due or keeps

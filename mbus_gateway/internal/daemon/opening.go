@@ -9,16 +9,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
 // storeBackoff is the schedule of attempts to open the database: one
 // second after the first failure, doubling up to a minute. Someone is
 // usually fixing the cause (permissions, a mount) right then, and the
 // first minutes decide how soon the gateway notices.
-var storeBackoff = transport.Backoff{Min: time.Second, Max: time.Minute}
+var storeBackoff = backoff.Backoff{Min: time.Second, Max: time.Minute}
 
 // openSlack is how long one attempt to open the database may take (SQLite
 // waits up to five seconds for a lock, quick_check reads the whole file)
@@ -27,9 +28,9 @@ const openSlack = time.Minute
 
 // retry calls try until it succeeds or ctx ends, and then returns ctx's
 // error. After the n-th failure it tells failed the error, n and the wait
-// before the next attempt: b.Delay(n+1), that is b.Min, 2×b.Min, … up to
+// before the next attempt: b.Delay(n), that is b.Min, 2×b.Min, … up to
 // b.Max.
-func retry[T any](ctx context.Context, b transport.Backoff, try func(context.Context) (T, error), failed func(err error, n int, wait time.Duration)) (T, error) {
+func retry[T any](ctx context.Context, b backoff.Backoff, try func(context.Context) (T, error), failed func(err error, n int, wait time.Duration)) (T, error) {
 	var zero T
 	for n := 1; ; n++ {
 		v, err := try(ctx)
@@ -39,7 +40,7 @@ func retry[T any](ctx context.Context, b transport.Backoff, try func(context.Con
 		if ctx.Err() != nil {
 			return zero, ctx.Err()
 		}
-		wait := b.Delay(n + 1)
+		wait := b.Delay(n)
 		failed(err, n, wait)
 		t := time.NewTimer(wait)
 		select {
@@ -107,7 +108,7 @@ func (w *storeWait) alive() error {
 // snapshot is the bus as the page shows it meanwhile: not read.
 func (w *storeWait) snapshot() poll.Snapshot {
 	return poll.Snapshot{Bus: poll.BusStatus{
-		State:     poll.BusDown,
+		State:     bushealth.Down.String(),
 		LastError: "not read until the database is open: " + w.err().Error(),
 	}}
 }

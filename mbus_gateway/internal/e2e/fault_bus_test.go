@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +187,37 @@ func TestFaultAdapterReopenBackoff(t *testing.T) {
 	if back > out+2*time.Second {
 		t.Errorf("meters back %v after the replug, for an outage of %v: want at most the outage plus 2 s", back.Round(time.Millisecond), out.Round(time.Millisecond))
 	}
+	checkBusHealthShown(a.faultRig)
 	stop(t, a.gw)
+}
+
+// checkBusHealthShown checks that an outage of the bus that is over shows
+// the same way everywhere the bus health is read: /metrics counted the
+// bus going down and back, /status and the metric say up, and the
+// gateway's device in Home Assistant showed the bus down and then up.
+func checkBusHealthShown(r *faultRig) {
+	r.t.Helper()
+	eventually(r.t, 10*time.Second, "/metrics shows the bus state up", func() bool { return r.metric("mbus_bus_state") == 0 })
+	for _, name := range []string{`mbus_bus_transitions_total{from="up",to="down"}`, `mbus_bus_transitions_total{from="reopening",to="up"}`} {
+		if got := r.metric(name); got < 1 {
+			r.t.Errorf("%s: got %v, want at least 1", name, got)
+		}
+	}
+	var st struct {
+		Bus struct{ State string } `json:"bus"`
+	}
+	if code := getJSON(r.t, endpoint(r.port, "/status"), &st); code != http.StatusOK || st.Bus.State != "up" {
+		r.t.Errorf("/status: got %d, bus state %q; want 200, up", code, st.Bus.State)
+	}
+	var states []string
+	eventually(r.t, 10*time.Second, "mbus/bridge/bus_state says up again", func() bool {
+		states = states[:0]
+		for _, m := range r.rec.Messages("mbus/bridge/bus_state") {
+			states = append(states, string(m.Payload))
+		}
+		return len(states) > 0 && states[len(states)-1] == "up"
+	})
+	if !slices.Contains(states, "down") {
+		r.t.Errorf("mbus/bridge/bus_state: got %q, want down during the outage and up at the end", states)
+	}
 }

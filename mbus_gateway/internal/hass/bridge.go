@@ -3,6 +3,8 @@ package hass
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 )
 
 // Keys of the gateway's own entities: the last level of their state
@@ -17,6 +19,8 @@ const (
 	BridgeChecksum     = "bus_checksum_errors"
 	BridgeCollisions   = "bus_collisions"
 	BridgeEchoes       = "bus_echoes"
+	BridgeBus          = "bus"       // binary sensor: ON while the bus works (up or suspect)
+	BridgeBusState     = "bus_state" // enum sensor: up, suspect, down, reopening
 	BridgeResponseTime = "response_time"
 	BridgeLastScan     = "last_scan"
 	BridgeMetersFound  = "meters_found"
@@ -35,11 +39,24 @@ const (
 )
 
 // PayloadPress is what the buttons send; PayloadNone makes a sensor's
-// state unknown (Home Assistant's MQTT sensor reads "None" so).
+// state unknown (Home Assistant's MQTT sensor reads "None" so); PayloadOn
+// and PayloadOff are a binary sensor's states (Home Assistant's defaults).
 const (
 	PayloadPress = "PRESS"
 	PayloadNone  = "None"
+	PayloadOn    = "ON"
+	PayloadOff   = "OFF"
 )
+
+// BusStates are the options of the bus state sensor: the states of
+// package bushealth.
+func BusStates() []string {
+	out := make([]string, len(bushealth.States))
+	for i, s := range bushealth.States {
+		out[i] = s.String()
+	}
+	return out
+}
 
 // LogLevels are the options of the log level select, the values of the
 // log_level option.
@@ -88,6 +105,7 @@ type bridgeEntity struct {
 	class    entityClass
 	category string
 	icon     string
+	options  func() []string // of an enum sensor
 }
 
 // bridgeEntities are the gateway's entities besides connectivity. Counters
@@ -107,6 +125,10 @@ var bridgeEntities = []bridgeEntity{
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
 	{key: BridgeEchoes, platform: "sensor", name: "Bus echoes", icon: "mdi:repeat",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
+	{key: BridgeBus, platform: "binary_sensor", name: "Bus",
+		class: entityClass{DeviceClass: "connectivity", Precision: -1}, category: "diagnostic"},
+	{key: BridgeBusState, platform: "sensor", name: "Bus state", icon: "mdi:lan-pending", options: BusStates,
+		class: entityClass{DeviceClass: "enum", Precision: -1}, category: "diagnostic"},
 	{key: BridgeResponseTime, platform: "sensor", name: "Average response time",
 		class: entityClass{DeviceClass: "duration", StateClass: "measurement", Unit: "s", Precision: 2}, category: "diagnostic"},
 	{key: BridgeLastScan, platform: "sensor", name: "Last scan",
@@ -125,8 +147,8 @@ var bridgeEntities = []bridgeEntity{
 
 // BridgeConfig builds the retained device-based discovery message of the
 // gateway itself: a connectivity binary sensor on <topic_prefix>/bridge/state
-// (the Last Will topic); diagnostics for the outbox, deliveries, bus
-// errors, response time, the last scan and the version; the buttons "Scan
+// (the Last Will topic); diagnostics for the outbox, deliveries, the bus
+// (connectivity and state, from its health) and its errors, response time, the last scan and the version; the buttons "Scan
 // bus" and "Read all now" and the log level select. It is the device the
 // meters name as via_device. Every entity but connectivity is available
 // while the bridge is online.
@@ -180,8 +202,11 @@ func BridgeConfig(o Options) (Message, error) {
 			c.Precision = &e.class.Precision
 		}
 		switch e.platform {
-		case "sensor":
+		case "sensor", "binary_sensor":
 			c.StateTopic = t
+			if e.options != nil {
+				c.Options = e.options()
+			}
 		case "button":
 			c.CommandTopic = CommandTopic(t)
 			c.PayloadPress = PayloadPress

@@ -170,7 +170,7 @@ func TestSimMixedBaud(t *testing.T) {
 		sim.Meter{Primary: 1, Baud: 2400, Secondary: secondary(t, secSlow), Telegrams: [][]byte{telegram(t, 0, secSlow, 2400, false)}},
 		sim.Meter{Primary: 2, Baud: 9600, Secondary: secondary(t, secFast), Telegrams: [][]byte{telegram(t, 0, secFast, 9600, false)}},
 	)
-	port, err := transport.OpenReopening(t.Context(), servePTY(t, bus), transport.Options{Baud: 2400}, transport.DefaultBackoff)
+	port, err := transport.OpenReopening(t.Context(), servePTY(t, bus), transport.Options{Baud: 2400}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

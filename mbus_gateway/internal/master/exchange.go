@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 )
 
@@ -26,11 +27,11 @@ const (
 // times when the answer is missing or bad. It returns the answer frame and
 // a copy of its bytes.
 //
-// A port that broke during an attempt is reopened by the next one (a TCP
-// converter that hung up mid-frame takes the next connection at once);
-// a port that cannot be opened ends the exchange: repeating it would only
-// wait out the port's reopen backoff again, and the caller's bus backoff
-// decides when to try next.
+// Whether to repeat after a broken port is the bus health's call: a port
+// that broke during an attempt is reopened by the next one at once (a TCP
+// converter that hung up mid-frame takes the next connection at once),
+// but once the health holds the bus back (a port that cannot be opened)
+// repeating would only wait out its backoff again, and the exchange ends.
 func (m *Master) exchange(ctx context.Context, req []byte, want answer, retries int) (mbus.Frame, []byte, error) {
 	var err error
 	for attempt := 0; attempt <= retries; attempt++ {
@@ -43,26 +44,24 @@ func (m *Master) exchange(ctx context.Context, req []byte, want answer, retries 
 		if err == nil {
 			return f, raw, nil
 		}
-		var down *portDownError
-		if ctx.Err() != nil || errors.As(err, &down) {
+		if ctx.Err() != nil {
 			return mbus.Frame{}, nil, err
+		}
+		if errors.Is(err, ErrPortDown) {
+			m.health.Record(bushealth.PortFailed, err)
+			if m.health.Wait() > 0 {
+				return mbus.Frame{}, nil, err
+			}
 		}
 	}
 	return mbus.Frame{}, nil, err
 }
 
-// portDownError is the error of a port that could not be brought up
-// before an attempt; it reads as the port's own error.
-type portDownError struct{ err error }
-
-func (e *portDownError) Error() string { return e.err.Error() }
-func (e *portDownError) Unwrap() error { return e.err }
-
 // once is a single request and answer.
 func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame, []byte, error) {
 	if r, ok := m.port.(readier); ok {
 		if err := r.Ready(ctx); err != nil {
-			return mbus.Frame{}, nil, &portDownError{err}
+			return mbus.Frame{}, nil, portError(err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -74,7 +73,7 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	// Whatever is still in the input belongs to an earlier exchange (a late
 	// answer, line noise); left there it would be taken for this answer.
 	if err := m.port.Drain(); err != nil {
-		return mbus.Frame{}, nil, err
+		return mbus.Frame{}, nil, portError(err)
 	}
 	n, err := m.port.Write(req)
 	if n > 0 {
@@ -82,14 +81,14 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	}
 	m.stats.requests.Add(1)
 	if err != nil {
-		return mbus.Frame{}, nil, err
+		return mbus.Frame{}, nil, portError(err)
 	}
 	// Write returns once the bytes are queued; they still have to cross
 	// the wire before the slave's response time starts.
 	deadline := time.Now().Add(WireTime(len(req), m.baud) + m.firstByte)
 	got, err := m.receive(ctx, req, answerFrom(req, want), deadline)
 	if err != nil {
-		return mbus.Frame{}, nil, err
+		return mbus.Frame{}, nil, portError(err)
 	}
 	// The copy outlives the receive buffer: decoded telegrams keep slices
 	// of the frame's data.

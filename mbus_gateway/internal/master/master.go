@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
@@ -54,7 +55,32 @@ var (
 	// ErrTooManyTelegrams: the meter still announced more records after
 	// Options.MaxTelegrams telegrams.
 	ErrTooManyTelegrams = errors.New("too many telegrams")
+	// ErrPortDown: the port under the master failed or could not be
+	// opened; the bus, not a meter. Errors matching it are *PortError.
+	ErrPortDown = errors.New("port down")
 )
+
+// PortError is a failure of the port during an exchange; it reads as the
+// port's own error and matches ErrPortDown (and the transport's kinds).
+type PortError struct{ Err error }
+
+func (e *PortError) Error() string { return e.Err.Error() }
+func (e *PortError) Unwrap() error { return e.Err }
+
+// Is makes every PortError match ErrPortDown.
+func (e *PortError) Is(target error) bool { return target == ErrPortDown }
+
+// portError marks err as the port's unless it is the master's own verdict
+// on the answer (no answer, garbled) or the caller's context ending:
+// everything else an exchange meets comes from the port.
+func portError(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrTimeout), errors.Is(err, ErrGarbage), errors.Is(err, ErrPortDown),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return &PortError{Err: err}
+}
 
 // Defaults of Options.
 const (
@@ -86,6 +112,11 @@ type Options struct {
 	// AppReset sends an application reset (SND_UD, CI 0x50) before each
 	// read; some meters need it to start over at their first telegram.
 	AppReset bool
+	// Health is the bus's state machine: the master feeds it the outcome
+	// of every read and asks it whether to repeat after a broken port.
+	// Nil means the port's (transport.Reopening has one), else one of the
+	// master's own.
+	Health *bushealth.Health
 }
 
 func (o Options) withDefaults() Options {
@@ -161,8 +192,9 @@ type stats struct {
 // owns a bus (reads, scans and set-address calls queue for it); Stats may
 // be read from anywhere.
 type Master struct {
-	port Port
-	opts Options
+	port   Port
+	opts   Options
+	health *bushealth.Health
 
 	// baud is the speed of the operation under way: Options.Baud, or a
 	// meter's own in ReadAt. line is the speed the port is set to; the
@@ -184,12 +216,26 @@ type Master struct {
 	stats stats
 }
 
+// healthOwner is a Port that reports to a bus health of its own, such as
+// transport.Reopening; the master then reports to the same one.
+type healthOwner interface {
+	Health() *bushealth.Health
+}
+
 // New returns a master on port. It does not touch the bus.
 func New(port Port, opts Options) *Master {
 	o := opts.withDefaults()
+	if o.Health == nil {
+		if h, ok := port.(healthOwner); ok {
+			o.Health = h.Health()
+		} else {
+			o.Health = bushealth.New(bushealth.Options{})
+		}
+	}
 	m := &Master{
 		port:   port,
 		opts:   o,
+		health: o.Health,
 		line:   o.Baud,
 		linked: map[byte]bool{},
 		fcb:    map[byte]bool{},

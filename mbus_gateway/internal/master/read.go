@@ -2,8 +2,10 @@ package master
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 )
 
@@ -30,6 +32,9 @@ func (m *Master) Read(ctx context.Context, addr mbus.Address) (Result, error) {
 func (m *Master) ReadAt(ctx context.Context, addr mbus.Address, baud int) (Result, error) {
 	m.at(baud)
 	res, err := m.read(ctx, addr)
+	if o, ok := healthOutcome(err); ok {
+		m.health.Record(o, err)
+	}
 	if err != nil {
 		if m.baud != m.opts.Baud {
 			return res, fmt.Errorf("read %v at %d baud: %w", addr, m.baud, err)
@@ -37,6 +42,26 @@ func (m *Master) ReadAt(ctx context.Context, addr mbus.Address, baud int) (Resul
 		return res, fmt.Errorf("read %v: %w", addr, err)
 	}
 	return res, nil
+}
+
+// healthOutcome is what a read tells the bus health. Only reads count: a scan
+// probes empty and shared addresses, where silence and collisions are
+// the expected answers. A valid frame of the wrong kind still proves the
+// link works. A cut-off read says nothing.
+func healthOutcome(err error) (bushealth.Outcome, bool) {
+	switch {
+	case err == nil:
+		return bushealth.Answered, true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return 0, false
+	case errors.Is(err, ErrPortDown):
+		return bushealth.PortFailed, true
+	case errors.Is(err, ErrTimeout):
+		return bushealth.NoAnswer, true
+	case errors.Is(err, ErrGarbage):
+		return bushealth.Garbled, true
+	}
+	return bushealth.Answered, true
 }
 
 func (m *Master) read(ctx context.Context, addr mbus.Address) (Result, error) {

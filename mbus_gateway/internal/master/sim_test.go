@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
@@ -435,7 +437,7 @@ func TestSimUnplug(t *testing.T) {
 	bus := newBus(t, sim.Options{}, sim.Meter{Primary: 1, Secondary: secondary(t, secA), Telegrams: [][]byte{telegram(t, 0, secA, 1000, false)}})
 	link := filepath.Join(t.TempDir(), "ttyMBUS")
 	p := openSimPTY(t, bus, link)
-	port, err := transport.OpenReopening(t.Context(), link, transport.Options{Baud: simBaud}, transport.Backoff{Min: 1})
+	port, err := transport.OpenReopening(t.Context(), link, transport.Options{Baud: simBaud}, bushealth.New(bushealth.Options{Backoff: backoff.Backoff{Min: 1, Max: 1}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,8 +449,8 @@ func TestSimUnplug(t *testing.T) {
 	if err := p.Unplug(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Read(t.Context(), mustAddr(t, "1")); err == nil || errors.Is(err, ErrTimeout) {
-		t.Fatalf("read while unplugged: got %v, want an I/O error", err)
+	if _, err := m.Read(t.Context(), mustAddr(t, "1")); !errors.Is(err, ErrPortDown) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("read while unplugged: got %v, want ErrPortDown", err)
 	}
 	if err := p.Replug(); err != nil {
 		t.Fatal(err)
@@ -476,7 +478,7 @@ func TestSimUnpluggedReadFailsFast(t *testing.T) {
 	port := transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
 		opens.Add(1)
 		return transport.Open(ctx, link, transport.Options{Baud: simBaud})
-	}, transport.Backoff{Min: time.Hour, Max: time.Hour})
+	}, bushealth.New(bushealth.Options{Backoff: backoff.Backoff{Min: time.Hour, Max: time.Hour}}))
 	defer port.Close()
 	m := New(port, Options{Baud: simBaud, Retries: 5})
 	if _, err := m.Read(t.Context(), mustAddr(t, "1")); err != nil {
@@ -491,8 +493,11 @@ func TestSimUnpluggedReadFailsFast(t *testing.T) {
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("read while unplugged: got %v (context: %v), want the reopen's error before the deadline", err, ctx.Err())
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("read while unplugged: got %v, want it to say the device does not exist", err)
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrPortDown) || !errors.Is(err, transport.ErrOpen) {
+		t.Errorf("read while unplugged: got %v, want ErrPortDown, transport.ErrOpen, saying the device does not exist", err)
+	}
+	if got := port.Health().State(); got != bushealth.Down {
+		t.Errorf("bus while unplugged: got %v, want down", got)
 	}
 	// The first open, then one reopen attempt after the port broke.
 	if got, want := opens.Load(), int32(2); got != want {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
@@ -192,21 +193,22 @@ func (c *Client) Run(ctx context.Context) error {
 	defer wg.Wait()
 
 	st := newRunState()
-	backoff := c.cfg.MinBackoff
+	schedule := backoff.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}
+	wait := schedule.Min
 	for ctx.Err() == nil {
 		connected, err := c.session(ctx, st)
 		if ctx.Err() != nil {
 			break
 		}
 		if connected {
-			backoff = c.cfg.MinBackoff
+			wait = schedule.Min
 		}
 		c.setError(err)
-		c.logSessionEnd(connected, err, backoff)
-		if !sleep(ctx, backoff) {
+		c.logSessionEnd(connected, err, wait)
+		if !sleep(ctx, wait) {
 			break
 		}
-		backoff = min(2*backoff, c.cfg.MaxBackoff)
+		wait = schedule.Next(wait)
 	}
 	return nil
 }

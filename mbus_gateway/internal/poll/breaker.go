@@ -3,6 +3,8 @@ package poll
 import (
 	"fmt"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
 )
 
 // BreakerState is the state of a circuit breaker. The numbers are the
@@ -103,10 +105,7 @@ func (b *Breaker) Failure(now time.Time) (opened bool) {
 		b.backoff = b.baseBackoff()
 		opened = true
 	default:
-		b.backoff = min(2*b.backoff, b.maxBackoff())
-		if b.backoff == 0 {
-			b.backoff = b.baseBackoff()
-		}
+		b.backoff = backoff.Backoff{Min: b.baseBackoff(), Max: b.maxBackoff()}.Next(b.backoff)
 	}
 	b.state = BreakerOpen
 	b.retryAt = now.Add(b.backoff)

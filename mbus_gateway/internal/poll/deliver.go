@@ -34,7 +34,7 @@ func (p *Poller) sinkDue(now time.Time) bool {
 }
 
 // flush delivers pending readings in order until the sink fails; then it
-// waits (doubling from sinkRetryMin to sinkRetryMax) before the next try.
+// waits (sinkBackoff) before the next try.
 // The sink gets the same grace at shutdown as a read.
 func (p *Poller) flush(ctx context.Context) {
 	dctx, cancel := p.opContext(ctx)
@@ -58,7 +58,7 @@ func (p *Poller) flush(ctx context.Context) {
 			p.sinkStatus.Errors++
 			p.sinkStatus.LastError = err.Error()
 			p.sinkStatus.LastErrorTime = now
-			p.sinkWait = min(max(2*p.sinkWait, sinkRetryMin), sinkRetryMax)
+			p.sinkWait = sinkBackoff.Next(p.sinkWait)
 			p.sinkRetry = now.Add(p.sinkWait)
 			p.met.deliveryErr.Inc()
 			pending, wait := len(p.pending), p.sinkWait

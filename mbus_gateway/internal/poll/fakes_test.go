@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
@@ -36,6 +39,9 @@ type call struct {
 type fakeBus struct {
 	epoch  time.Time
 	answer answer
+	// health is fed as the master and the transport would: an attempt
+	// on a down bus first reopens it.
+	health *bushealth.Health
 
 	mu    sync.Mutex
 	calls []call
@@ -46,6 +52,9 @@ type fakeBus struct {
 
 func (b *fakeBus) Read(ctx context.Context, addr mbus.Address) (master.Result, error) {
 	start := time.Since(b.epoch)
+	if b.health != nil && b.health.State() == bushealth.Down {
+		b.health.Record(bushealth.Opening, nil)
+	}
 	took, res, err := b.answer(addr.String(), start)
 	t := time.NewTimer(took)
 	defer t.Stop()
@@ -53,6 +62,17 @@ func (b *fakeBus) Read(ctx context.Context, addr mbus.Address) (master.Result, e
 	case <-t.C:
 	case <-ctx.Done():
 		res, err = master.Result{}, ctx.Err()
+	}
+	switch {
+	case b.health == nil:
+	case err == nil:
+		b.health.Record(bushealth.Answered, nil)
+	case errors.Is(err, master.ErrPortDown):
+		b.health.Record(bushealth.PortFailed, err)
+	default:
+		if b.health.State() == bushealth.Reopening {
+			b.health.Record(bushealth.Opened, nil)
+		}
 	}
 	b.mu.Lock()
 	b.calls = append(b.calls, call{addr: addr.String(), start: start, end: time.Since(b.epoch)})
@@ -168,8 +188,11 @@ type harness struct {
 func newHarness(t *testing.T, opts Options, ans answer) *harness {
 	t.Helper()
 	now := time.Now()
+	if opts.Health == nil {
+		opts.Health = bushealth.New(bushealth.Options{})
+	}
 	h := &harness{
-		bus:   &fakeBus{epoch: now, answer: ans, scanGate: make(chan struct{})},
+		bus:   &fakeBus{epoch: now, answer: ans, scanGate: make(chan struct{}), health: opts.Health.(*bushealth.Health)},
 		sink:  &fakeSink{epoch: now},
 		avail: &fakeAvail{epoch: now},
 		reg:   prometheus.NewRegistry(),
@@ -264,6 +287,12 @@ func failing(took, busy time.Duration, err error, fails func(addr string, since 
 
 func okResult(addr string) master.Result {
 	return master.Result{Telegrams: []*mbus.Telegram{telegram(addr, "energy")}, Raw: [][]byte{{0x68, 0x03}}}
+}
+
+// busHealth is a bus health with the given backoff; make it inside the
+// test's bubble.
+func busHealth(lo, hi time.Duration) *bushealth.Health {
+	return bushealth.New(bushealth.Options{Backoff: backoff.Backoff{Min: lo, Max: hi}})
 }
 
 // errTimeout is what the link layer gives when a meter stays silent.

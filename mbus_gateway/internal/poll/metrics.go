@@ -14,7 +14,7 @@ const (
 	resultTimeout  = "timeout"   // no answer in time
 	resultError    = "error"     // garbled answer or another meter-level failure
 	resultBusError = "bus_error" // the bus itself failed during the read
-	resultBusDown  = "bus_down"  // not attempted: the bus was backing off
+	resultBusDown  = "bus_down"  // not attempted: the bus health held the bus back
 	// another meter answered: a late answer, or a replacement not yet
 	// confirmed (see ErrOtherMeter)
 	resultOtherMeter = "other_meter"
@@ -26,7 +26,6 @@ type metrics struct {
 	duration    prometheus.Histogram
 	breaker     *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
-	busUp       prometheus.Gauge
 	deliveryErr prometheus.Counter
 	dropped     prometheus.Counter
 	pending     prometheus.Gauge
@@ -52,10 +51,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mbus_meter_last_success_timestamp_seconds",
 			Help: "Unix time of the last successful read of each meter.",
 		}, []string{"meter"}),
-		busUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mbus_bus_up",
-			Help: "1 while the bus (adapter, port or converter) works, 0 while it is backing off after transport errors.",
-		}),
 		deliveryErr: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mbus_delivery_errors_total",
 			Help: "Failed attempts to commit a reading to the outbox.",
@@ -69,12 +64,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Readings waiting in memory for the outbox.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.polls, m.duration, m.breaker, m.lastSuccess, m.busUp, m.deliveryErr, m.dropped, m.pending} {
+	for _, c := range []prometheus.Collector{m.polls, m.duration, m.breaker, m.lastSuccess, m.deliveryErr, m.dropped, m.pending} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	m.busUp.Set(1)
 	return m, nil
 }
 

@@ -1,7 +1,8 @@
 // Package poll owns one M-Bus: a single goroutine reads the configured
 // meters on their own schedules, serves on-demand reads and scans in
 // between, keeps a circuit breaker per meter and backs off when the bus
-// itself (adapter, port, TCP converter) fails. Every reading goes to a
+// itself (adapter, port, TCP converter) is down, as the bus's health
+// (package bushealth) says. Every reading goes to a
 // Sink (the outbox) and every change of a meter's availability to an
 // Availability reporter.
 //
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
@@ -25,8 +27,6 @@ const (
 	DefaultFailureThreshold  = 3
 	DefaultBreakerBase       = 30 * time.Second
 	DefaultBreakerMaxBackoff = 30 * time.Minute
-	DefaultBusBackoffMin     = time.Second
-	DefaultBusBackoffMax     = time.Minute
 	DefaultReadTimeout       = time.Minute
 	DefaultShutdownGrace     = 5 * time.Second
 	DefaultJitter            = time.Second
@@ -65,9 +65,10 @@ type Options struct {
 	// next probe (the first wait is the meter's interval, at least
 	// DefaultBreakerBase, and doubles after each failed probe).
 	BreakerMaxBackoff time.Duration
-	// BusBackoffMin and BusBackoffMax bound the wait after a transport
-	// error before the bus is used again; it doubles per failed attempt.
-	BusBackoffMin, BusBackoffMax time.Duration
+	// Health is the bus's state machine, the one that says whether the
+	// bus is down and until when; the poller only reads it (the master
+	// and the transport feed it). Nil means a bus that is never down.
+	Health Health
 	// ReadTimeout bounds one read of one meter (all its telegrams). The
 	// link layer has its own per-frame timeouts; this is a safety net.
 	ReadTimeout time.Duration
@@ -98,9 +99,11 @@ type Options struct {
 	// Identities keeps the meters' identities across restarts; nil keeps
 	// them for this run only.
 	Identities IdentityStore
-	// BusError classifies an error of the bus as a failure of the bus
-	// itself (true) rather than of one meter; nil means IsBusError.
-	BusError func(error) bool
+}
+
+// Health tells whether the bus is down; *bushealth.Health implements it.
+type Health interface {
+	Snapshot() bushealth.Snapshot
 }
 
 // withDefaults fills zero fields; it is the one place defaults live.
@@ -109,14 +112,12 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.FailureThreshold, DefaultFailureThreshold)
 	setDefault(&o.MaxPending, DefaultMaxPending)
 	setDefault(&o.BreakerMaxBackoff, DefaultBreakerMaxBackoff)
-	setDefault(&o.BusBackoffMin, DefaultBusBackoffMin)
-	setDefault(&o.BusBackoffMax, DefaultBusBackoffMax)
 	setDefault(&o.ReadTimeout, DefaultReadTimeout)
 	setDefault(&o.ShutdownGrace, DefaultShutdownGrace)
 	setDefault(&o.Jitter, DefaultJitter)
 	setDefault(&o.StartSpread, DefaultStartSpread)
-	if o.BusError == nil {
-		o.BusError = IsBusError
+	if o.Health == nil {
+		o.Health = bushealth.New(bushealth.Options{})
 	}
 	return o
 }
@@ -135,9 +136,6 @@ func (o Options) validate() error {
 	}
 	if o.FailureThreshold < 0 {
 		errs = append(errs, fmt.Errorf("failure threshold %d: must be positive", o.FailureThreshold))
-	}
-	if o.BusBackoffMax < o.BusBackoffMin {
-		errs = append(errs, fmt.Errorf("bus backoff: maximum %v is below minimum %v", o.BusBackoffMax, o.BusBackoffMin))
 	}
 	errs = append(errs, validateMeters(o.Meters))
 	return errors.Join(errs...)

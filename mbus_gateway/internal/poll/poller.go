@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -157,12 +159,9 @@ type Poller struct {
 	started    bool
 	meters     []*meterState
 	byKey      map[string]*meterState // by address and by identifier
-	busUp      bool
-	busFails   int
-	busRetryAt time.Time
 	busPolls   uint64
 	busErrors  uint64
-	busLastErr string
+	busWasDown bool // the bus was down after the last operation
 	scan       ScanStatus
 	overloaded bool
 	pending    []reading.Reading
@@ -176,11 +175,8 @@ type Poller struct {
 	notes   []string // replacements since the start, for Warnings
 }
 
-// Delays between attempts to deliver to a failing sink.
-const (
-	sinkRetryMin = 100 * time.Millisecond
-	sinkRetryMax = time.Minute
-)
+// sinkBackoff is the wait between attempts to deliver to a failing sink.
+var sinkBackoff = backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Minute}
 
 // New checks opts and builds a Poller for bus; metrics go to reg.
 func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logger, reg prometheus.Registerer) (*Poller, error) {
@@ -207,7 +203,6 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		wake:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
 		byKey: make(map[string]*meterState),
-		busUp: true,
 		reg:   opts.Registry,
 	}
 	if p.reg == nil {
@@ -384,11 +379,12 @@ func (p *Poller) nextDue() (*meterState, time.Time) {
 	defer p.mu.Unlock()
 	var best *meterState
 	var at time.Time
+	bus := p.opts.Health.Snapshot()
 	for _, m := range p.meters {
 		if !m.cfg.Enabled {
 			continue
 		}
-		if d := p.effectiveDue(m); best == nil || d.Before(at) {
+		if d := p.effectiveDue(m, bus); best == nil || d.Before(at) {
 			best, at = m, d
 		}
 	}
@@ -400,9 +396,9 @@ func (p *Poller) nextDue() (*meterState, time.Time) {
 // times: the bus being away says nothing about the meters, and when every
 // breaker is open their reads are what finds the bus back. Closed meters
 // keep their slots, which a down bus fails.
-func (p *Poller) effectiveDue(m *meterState) time.Time {
-	if m.breaker.State() == BreakerOpen && !p.busUp {
-		return p.busRetryAt
+func (p *Poller) effectiveDue(m *meterState, bus bushealth.Snapshot) time.Time {
+	if m.breaker.State() == BreakerOpen && bus.State == bushealth.Down {
+		return bus.RetryAt
 	}
 	return m.due
 }

@@ -95,12 +95,9 @@ mbus_polls_total{meter="kam_00000003",result="ok"} 10
 # TYPE mbus_meter_last_success_timestamp_seconds gauge
 mbus_meter_last_success_timestamp_seconds{meter="kam_00000001"} 9.46685341e+08
 mbus_meter_last_success_timestamp_seconds{meter="kam_00000003"} 9.46685381e+08
-# HELP mbus_bus_up 1 while the bus (adapter, port or converter) works, 0 while it is backing off after transport errors.
-# TYPE mbus_bus_up gauge
-mbus_bus_up 1
 `
 		if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want),
-			"mbus_breaker_state", "mbus_polls_total", "mbus_meter_last_success_timestamp_seconds", "mbus_bus_up"); err != nil {
+			"mbus_breaker_state", "mbus_polls_total", "mbus_meter_last_success_timestamp_seconds"); err != nil {
 			t.Error(err)
 		}
 	})
@@ -258,21 +255,18 @@ func TestScanRefusedWhileRunning(t *testing.T) {
 // (capped); slots in between are counted as failed without using the bus.
 func TestBusDownBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		eio := &os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.EIO}
+		eio := &master.PortError{Err: &os.PathError{Op: "read", Path: "/dev/ttyUSB0", Err: syscall.EIO}}
 		ans := failing(100*time.Millisecond, 0, eio, func(_ string, since time.Duration) bool {
 			return since > 10500*time.Millisecond && since < 40*time.Second
 		})
 		opts := Options{Meters: meters(1, time.Second), FailureThreshold: 100,
-			BusBackoffMin: 2 * time.Second, BusBackoffMax: 8 * time.Second}
+			Health: busHealth(2*time.Second, 8*time.Second)}
 		h := newHarness(t, opts, ans)
 		h.start()
 		h.sleepUntil(12 * time.Second)
 		snap := h.p.Snapshot()
-		if snap.Bus.State != BusBackoff || !strings.Contains(snap.Bus.LastError, "input/output error") {
+		if snap.Bus.State != "down" || !strings.Contains(snap.Bus.LastError, "input/output error") {
 			t.Errorf("bus during the outage: got %+v, want backoff with the error", snap.Bus)
-		}
-		if got := testutil.ToFloat64(h.p.met.busUp); got != 0 {
-			t.Errorf("mbus_bus_up during the outage: got %v, want 0", got)
 		}
 		h.sleepUntil(44500 * time.Millisecond)
 		h.stop(t)
@@ -281,21 +275,19 @@ func TestBusDownBackoff(t *testing.T) {
 		for s := range 11 {
 			want = append(want, time.Duration(s)*time.Second)
 		}
-		want = append(want, secs(11, 13, 17, 25, 33, 41, 42, 43, 44)...)
+		// The first retry is at once, then after 2, 4 and 8 s (the cap).
+		want = append(want, secs(11, 12, 14, 18, 26, 34, 42, 43, 44)...)
 		assertTimes(t, "bus use", h.bus.starts("1"), want)
 		for _, c := range []struct {
 			result string
 			want   float64
-		}{{resultBusError, 5}, {resultBusDown, 25}, {resultOK, 15}} {
+		}{{resultBusError, 6}, {resultBusDown, 25}, {resultOK, 14}} {
 			if got := testutil.ToFloat64(h.p.met.polls.WithLabelValues("kam_00000001", c.result)); got != c.want {
 				t.Errorf("polls with result %s: got %v, want %v", c.result, got, c.want)
 			}
 		}
-		if got := testutil.ToFloat64(h.p.met.busUp); got != 1 {
-			t.Errorf("mbus_bus_up after the outage: got %v, want 1", got)
-		}
-		if got := h.p.Snapshot().Bus; got.State != BusOK || got.Errors != 5 {
-			t.Errorf("bus after the outage: got %+v, want ok with 5 errors", got)
+		if got := h.p.Snapshot().Bus; got.State != "up" || got.Errors != 6 {
+			t.Errorf("bus after the outage: got %+v, want up with 6 errors", got)
 		}
 	})
 }
@@ -306,22 +298,23 @@ func TestBusDownBackoff(t *testing.T) {
 // is over.
 func TestBusBackAfterEveryBreakerOpened(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		eio := &os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.ENOENT}
+		eio := &master.PortError{Err: &os.PathError{Op: "open", Path: "/dev/ttyUSB0", Err: syscall.ENOENT}}
 		ans := failing(100*time.Millisecond, 0, eio, func(_ string, since time.Duration) bool {
 			return since >= 500*time.Millisecond && since < 9*time.Second
 		})
-		opts := Options{Meters: meters(2, time.Second), BusBackoffMin: time.Second, BusBackoffMax: time.Minute}
+		opts := Options{Meters: meters(2, time.Second), Health: busHealth(time.Second, time.Minute)}
 		h := newHarness(t, opts, ans)
 		h.start()
-		h.sleepUntil(16 * time.Second)
+		h.sleepUntil(16500 * time.Millisecond)
 		h.stop(t)
 
-		// Meter 2 fails at 0.5 s and 1.5 s; slots in between fail without
-		// the bus, and both breakers are open at 3 s. The bus is then tried
-		// after 2 s, 4 s and 8 s, through meter 1; at 15.5 s it answers and
-		// meter 2 is read straight after.
-		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 3.5, 7.5, 15.5))
-		assertTimes(t, "meter 2", h.bus.starts("2"), secs(0.5, 1.5, 15.6))
+		// Meter 2 fails at 0.5 s, and the bus is tried again at once (at
+		// meter 1's slot, 1 s), then after 1 s, 2 s, 4 s and 8 s; slots in
+		// between fail without the bus, and both breakers are open at 3 s.
+		// From then on meter 1's probes are the bus's retries; at 16 s it
+		// answers and meter 2 is read straight after.
+		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 1, 2, 4, 8, 16))
+		assertTimes(t, "meter 2", h.bus.starts("2"), secs(0.5, 16.1))
 		// Meter 2 never answered before the outage: nothing was reported
 		// under its address, and it came online under the identifier it
 		// then told.
@@ -365,7 +358,7 @@ func TestRunCutsOffAfterGrace(t *testing.T) {
 			t.Errorf("Run returned after %v, want %v", got, want)
 		}
 		snap := h.p.Snapshot()
-		if m := snap.Meters[0]; m.Failures != 0 || m.LastError != "" || snap.Bus.State != BusOK {
+		if m := snap.Meters[0]; m.Failures != 0 || m.LastError != "" || snap.Bus.State != "up" {
 			t.Errorf("after the cut-off read: got meter %+v, bus %+v; want no failure", m, snap.Bus)
 		}
 	})
@@ -503,7 +496,6 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}{
 		{"zero interval", Options{Meters: []Meter{{Address: mbus.Address{Primary: 3}}}}, "meter 3: interval 0s: must be positive"},
 		{"duplicate address", Options{Meters: ms}, "meter 1: address listed twice"},
-		{"backoff bounds", Options{BusBackoffMin: time.Minute, BusBackoffMax: time.Second}, "bus backoff: maximum 1s is below minimum 1m0s"},
 		{"negative baud", Options{Baud: -1}, "baud -1: must be positive"},
 	}
 	for _, tt := range tests {
@@ -532,20 +524,20 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // at the bus's own backoff.
 func TestBusRecoveryProbesOpenMeters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		eio := &os.PathError{Op: "write", Path: "/dev/ttyUSB0", Err: syscall.ENODEV}
+		eio := &master.PortError{Err: &os.PathError{Op: "write", Path: "/dev/ttyUSB0", Err: syscall.ENODEV}}
 		ans := failing(time.Second, 0, eio, func(_ string, since time.Duration) bool {
 			return since > 15*time.Second && since < 100*time.Second
 		})
-		opts := Options{Meters: meters(2, time.Minute), FailureThreshold: 1, BusBackoffMax: 10 * time.Second}
+		opts := Options{Meters: meters(2, time.Minute), FailureThreshold: 1, Health: busHealth(time.Second, 10*time.Second)}
 		h := newHarness(t, opts, ans)
 		h.runUntil(t, 150*time.Second)
-		// Meter 2 fails at 30 s and probes the bus after 1, 2, 4, 8 and
-		// 10 s; meter 1's slot at 60 s passes while the bus backs off, so
+		// Meter 2 fails at 30 s and probes the bus at once, then after 1,
+		// 2, 4, 8 and 10 s; meter 1's slot at 60 s passes while the bus backs off, so
 		// its breaker opens too and it takes over the probes (the first of
 		// equally due meters goes first). At 105 s the bus answers, and
 		// meter 2 is read straight after.
 		assertTimes(t, "meter 1", h.bus.starts("1"), secs(0, 65, 75, 85, 95, 105, 120))
-		assertTimes(t, "meter 2", h.bus.starts("2"), secs(30, 31, 33, 37, 45, 55, 106))
+		assertTimes(t, "meter 2", h.bus.starts("2"), secs(30, 30, 31, 33, 37, 45, 55, 106))
 		if got := h.avail.of("addr_2"); got != nil {
 			t.Errorf("availability of meter 2 before it answered: got %v, want none", got)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
@@ -19,7 +20,7 @@ type availEvent struct {
 }
 
 // ErrBusDown is the error of a scheduled read that was not attempted
-// because the bus was backing off after transport errors.
+// because the bus health held the bus back.
 var ErrBusDown = errors.New("bus down")
 
 // poll reads m once, updates its breaker and availability and delivers
@@ -31,7 +32,8 @@ var ErrBusDown = errors.New("bus down")
 // So a meter turns unavailable only after FailureThreshold of its own
 // polls brought no data, and an unplugged adapter makes every meter
 // unavailable in its own time, never at once. The bus backoff only
-// keeps the poller from hammering a vanished adapter: while it runs,
+// (the bus health's) keeps the poller from hammering a vanished adapter:
+// while it runs,
 // scheduled reads are counted as failures without touching the bus; at
 // each of its retries a meter whose breaker is open tries the bus; and
 // when the bus works again every open breaker is probed straight away.
@@ -42,8 +44,8 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		p.mu.Unlock()
 		return reading.Reading{}, errRemoved(m)
 	}
-	if scheduled && !p.busUp && now.Before(p.busRetryAt) {
-		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, p.busLastErr)
+	if bus := p.opts.Health.Snapshot(); scheduled && bus.State == bushealth.Down && now.Before(bus.RetryAt) {
+		err := fmt.Errorf("read %s: %w: %s", m.addr, ErrBusDown, bus.LastError)
 		ev := p.failedLocked(m, now, err, resultBusDown)
 		p.rescheduleLocked(m, now, true)
 		p.mu.Unlock()
@@ -95,7 +97,7 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 		ev = p.failedLocked(m, done, err, resultOtherMeter)
 	case err != nil:
 		// The bus names the read and the address itself (see Bus).
-		ev = p.failedLocked(m, done, err, p.failureResult(err))
+		ev = p.failedLocked(m, done, err, failureResult(err))
 	case errors.Is(buildErr, ErrNoTelegram):
 		err = fmt.Errorf("read %s: %w", m.addr, buildErr)
 		ev = p.failedLocked(m, done, err, resultError)
@@ -139,12 +141,13 @@ func (p *Poller) read(ctx context.Context, addr mbus.Address, baud int) (master.
 	return p.bus.Read(ctx, addr)
 }
 
-// failureResult names the kind of a failed read for the metrics.
-func (p *Poller) failureResult(err error) string {
+// failureResult names the kind of a failed read for the metrics, by the
+// master's typed errors.
+func failureResult(err error) string {
 	switch {
-	case p.opts.BusError(err):
+	case errors.Is(err, master.ErrPortDown):
 		return resultBusError
-	case isTimeout(err):
+	case errors.Is(err, master.ErrTimeout):
 		return resultTimeout
 	}
 	return resultError
@@ -240,40 +243,23 @@ func (p *Poller) rescheduleLocked(m *meterState, done time.Time, advance bool) {
 	}
 }
 
-// noteBus updates the bus state after an operation that ended at now
-// with err. Only transport errors count against the bus; a silent or
-// garbled meter proves the bus itself works.
+// noteBus counts an operation that ended at now with err and, when the
+// bus health says the bus came back, reads every meter whose breaker
+// opened meanwhile at once. Whether the bus is down is the health's
+// call, not the poller's.
 func (p *Poller) noteBus(err error, now time.Time) {
-	if err != nil && p.opts.BusError(err) {
+	if errors.Is(err, master.ErrPortDown) {
 		p.busErrors++
-		p.busFails++
-		wait := p.opts.BusBackoffMin
-		for i := 1; i < p.busFails && wait < p.opts.BusBackoffMax; i++ {
-			wait *= 2
-		}
-		wait = min(wait, p.opts.BusBackoffMax)
-		p.busRetryAt = now.Add(wait)
-		p.busLastErr = err.Error()
-		if p.busUp {
-			p.log.Warn().Err(err).Dur("backoff", wait).Msg("bus down")
-		} else {
-			p.log.Debug().Err(err).Dur("backoff", wait).Msg("bus still down")
-		}
-		p.busUp = false
-		p.met.busUp.Set(0)
-		return
 	}
-	if p.busUp {
-		return
-	}
-	p.log.Info().Int("failed_attempts", p.busFails).Msg("bus up")
-	p.busUp, p.busFails = true, 0
-	p.met.busUp.Set(1)
-	for _, m := range p.meters {
-		if m.breaker.State() == BreakerOpen {
-			m.due = now
+	down := !p.opts.Health.Snapshot().State.Working()
+	if p.busWasDown && !down {
+		for _, m := range p.meters {
+			if m.breaker.State() == BreakerOpen {
+				m.due = now
+			}
 		}
 	}
+	p.busWasDown = down
 }
 
 func cloneRaw(raw [][]byte) [][]byte {

@@ -8,13 +8,6 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
-// Bus states in BusStatus.State.
-const (
-	BusOK      = "ok"      // the last bus operation worked
-	BusBackoff = "backoff" // a transport error happened; waiting before the next try
-	BusDown    = "down"    // the wait is over, the next try has not succeeded yet
-)
-
 // Snapshot is a copy of the poller's state for /status and the status
 // page; it shares nothing with the poller.
 type Snapshot struct {
@@ -27,9 +20,12 @@ type Snapshot struct {
 	Meters []MeterStatus `json:"meters"`
 }
 
-// BusStatus describes the bus as a whole.
+// BusStatus describes the bus as a whole: the bus health's state, and
+// the poller's counts.
 type BusStatus struct {
+	// State is a bushealth.State name: up, suspect, down or reopening.
 	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
 	Polls     uint64    `json:"polls"`
 	Errors    uint64    `json:"errors"`
 	LastError string    `json:"last_error,omitempty"`
@@ -90,37 +86,26 @@ type MeterStatus struct {
 func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	bus := p.opts.Health.Snapshot()
 	s := Snapshot{
 		Bus: BusStatus{
-			State:     p.busState(now),
+			State:     bus.State.String(),
+			Since:     bus.Since,
 			Polls:     p.busPolls,
 			Errors:    p.busErrors,
-			LastError: p.busLastErr,
+			LastError: bus.LastError,
+			RetryAt:   bus.RetryAt,
 		},
 		Scan:   p.scan,
 		Sink:   p.sinkStatus,
 		Load:   busLoad(p.meters, p.opts.Baud),
 		Meters: make([]MeterStatus, 0, len(p.meters)),
 	}
-	if !p.busUp {
-		s.Bus.RetryAt = p.busRetryAt
-	}
 	s.Sink.Pending = len(p.pending)
 	for _, m := range p.meters {
-		s.Meters = append(s.Meters, m.status(p.effectiveDue(m)))
+		s.Meters = append(s.Meters, m.status(p.effectiveDue(m, bus)))
 	}
 	return s
-}
-
-func (p *Poller) busState(now time.Time) string {
-	switch {
-	case p.busUp:
-		return BusOK
-	case now.Before(p.busRetryAt):
-		return BusBackoff
-	}
-	return BusDown
 }
 
 // status copies m; the caller holds the poller's lock.

@@ -67,7 +67,7 @@ func TestSerialSetBaud(t *testing.T) {
 // TestTCPSetBaud: a converter's speed cannot be switched from the socket.
 func TestTCPSetBaud(t *testing.T) {
 	dev, conns := tcpPeer(t)
-	r, err := OpenReopening(t.Context(), dev, Options{}, DefaultBackoff)
+	r, err := OpenReopening(t.Context(), dev, Options{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func (p *pollPort) Read(b []byte) (int, error) {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("the other side closed the line: %w", err)
 		}
-		return n, fmt.Errorf("%s: read: %w", p.name, err)
+		return n, ioError(fmt.Errorf("%s: read: %w", p.name, err))
 	}
 	return n, nil
 }
@@ -55,14 +55,14 @@ func (p *pollPort) Write(b []byte) (int, error) {
 	n, err := p.c.Write(b)
 	p.tx.add(n)
 	if err != nil {
-		return n, fmt.Errorf("%s: write: %w", p.name, err)
+		return n, ioError(fmt.Errorf("%s: write: %w", p.name, err))
 	}
 	return n, nil
 }
 
 func (p *pollPort) SetReadDeadline(t time.Time) error {
 	if err := p.c.SetReadDeadline(t); err != nil {
-		return fmt.Errorf("%s: %w", p.name, err)
+		return ioError(fmt.Errorf("%s: %w", p.name, err))
 	}
 	return nil
 }
@@ -97,11 +97,11 @@ func (p *pollPort) Drain() error {
 	})
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: drain: %w", p.name, err)
+		return ioError(fmt.Errorf("%s: drain: %w", p.name, err))
 	case rerr != nil:
-		return fmt.Errorf("%s: drain: %w", p.name, rerr)
+		return ioError(fmt.Errorf("%s: drain: %w", p.name, rerr))
 	case eof:
-		return fmt.Errorf("%s: drain: the other side closed the line: %w", p.name, io.EOF)
+		return ioError(fmt.Errorf("%s: drain: the other side closed the line: %w", p.name, io.EOF))
 	}
 	return nil
 }
@@ -118,7 +118,7 @@ func (p *pollPort) SetBaud(baud int) error {
 		return fmt.Errorf("%s: set baud rate %d: %w", p.name, baud, ErrBaudFixed)
 	}
 	if err := p.setBaud(baud); err != nil {
-		return fmt.Errorf("%s: set baud rate %d: %w", p.name, baud, err)
+		return ioError(fmt.Errorf("%s: set baud rate %d: %w", p.name, baud, err))
 	}
 	return nil
 }

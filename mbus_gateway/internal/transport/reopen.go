@@ -4,51 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 )
 
 // OpenFunc opens the underlying port of a Reopening.
 type OpenFunc func(ctx context.Context) (Port, error)
 
-// Backoff is the schedule between reopen attempts: the first attempt after
-// a port broke is immediate, then Min, doubling up to Max.
-type Backoff struct {
-	Min, Max time.Duration
-}
-
-// DefaultBackoff waits 500 ms after the first failure, up to a minute.
-var DefaultBackoff = Backoff{Min: 500 * time.Millisecond, Max: time.Minute}
-
-// Delay returns the wait after n consecutive failures: 0 for n <= 1 (a
-// converter that dropped one connection usually takes the next at once),
-// then Min, 2×Min, … up to Max.
-func (b Backoff) Delay(n int) time.Duration {
-	if n <= 1 {
-		return 0
-	}
-	d := b.Min
-	for i := 2; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	return min(d, b.Max)
-}
-
 // Reopening is a Port that survives its device: after an I/O error it
-// closes the underlying port, and the next Ready opens it again, waiting
-// an exponentially growing delay between failed attempts. Timeouts are not
-// I/O errors; a quiet bus keeps the port open.
+// closes the underlying port, and the next Ready opens it again. When to
+// try is not its own decision: it reports every open, failed open and
+// broken port to the bus's Health and waits out the Health's backoff.
+// Timeouts are not I/O errors; a quiet bus keeps the port open. A port
+// whose bus the Health declared down for garbling is closed too, so that
+// the retry starts on a fresh one.
 //
 // Read, Write and Drain on a closed Reopening fail with ErrNotOpen; the
 // owner calls Ready (which blocks, cancellably) before each exchange.
 type Reopening struct {
-	open    OpenFunc
-	backoff Backoff
-	// Now and Sleep are the clock; tests replace them. Sleep returns
-	// ctx's error when ctx ends first.
-	Now   func() time.Time
+	open   OpenFunc
+	health *bushealth.Health
+	// Sleep waits; tests replace it. It returns ctx's error when ctx
+	// ends first.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// OnReopen, if set, is called after each successful reopen (not the
 	// first open) with the error that broke the previous port.
@@ -57,8 +37,6 @@ type Reopening struct {
 	mu       sync.Mutex // guards port against Stats and SetReadDeadline from other goroutines
 	port     Port
 	base     Stats // counters of ports closed so far
-	failures int   // consecutive failures (breaks and failed opens) since data last arrived
-	nextTry  time.Time
 	breakErr error // what broke the last port
 	opened   bool  // a port was open at least once
 	reopens  atomic.Uint64
@@ -69,29 +47,31 @@ type Reopening struct {
 	closed bool
 }
 
-// ErrNotOpen is returned by I/O on a Reopening whose port is down.
+// ErrNotOpen is the cause of I/O on a Reopening whose port is down; it
+// comes as an *Error of kind ErrGone.
 var ErrNotOpen = errors.New("port not open")
 
-// NewReopening returns a Reopening that calls open; it opens nothing yet.
-func NewReopening(open OpenFunc, b Backoff) *Reopening {
-	if b.Min <= 0 {
-		b.Min = DefaultBackoff.Min
+// NewReopening returns a Reopening that calls open and reports to h (nil:
+// a Health of its own with the default backoff); it opens nothing yet.
+func NewReopening(open OpenFunc, h *bushealth.Health) *Reopening {
+	if h == nil {
+		h = bushealth.New(bushealth.Options{})
 	}
-	if b.Max < b.Min {
-		b.Max = max(b.Min, DefaultBackoff.Max)
-	}
-	return &Reopening{open: open, backoff: b, Now: time.Now, Sleep: sleepCtx}
+	return &Reopening{open: open, health: h, Sleep: sleepCtx}
 }
 
 // OpenReopening opens dev now (so that a wrong path or a refused port is
 // reported at once) and returns a Reopening that reopens dev after errors.
-func OpenReopening(ctx context.Context, dev string, opts Options, b Backoff) (*Reopening, error) {
-	r := NewReopening(func(ctx context.Context) (Port, error) { return Open(ctx, dev, opts) }, b)
+func OpenReopening(ctx context.Context, dev string, opts Options, h *bushealth.Health) (*Reopening, error) {
+	r := NewReopening(func(ctx context.Context) (Port, error) { return Open(ctx, dev, opts) }, h)
 	if err := r.Ready(ctx); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
+
+// Health returns the state machine the Reopening reports to.
+func (r *Reopening) Health() *bushealth.Health { return r.health }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -106,22 +86,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 var _ Port = (*Reopening)(nil)
 
-// Ready makes sure the port is open. When it is down it waits out the
-// backoff after the previous failure, then tries once; it returns that
+// Ready makes sure the port is open. When it is down it waits until the
+// Health lets the bus be tried again, then tries once; it returns that
 // attempt's error, or ctx's.
 func (r *Reopening) Ready(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return ErrClosed
+		return &Error{Kind: ErrGone, Err: ErrClosed}
+	}
+	if r.port != nil && r.health.State() == bushealth.Down {
+		r.dropLocked(r.port, errors.New("bus down"))
 	}
 	if r.port != nil {
 		r.mu.Unlock()
 		return nil
 	}
-	wait := r.nextTry.Sub(r.Now())
 	r.mu.Unlock()
-	if wait > 0 {
+	if wait := r.health.Wait(); wait > 0 {
 		if err := r.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("reopen: %w", err)
 		}
@@ -129,6 +111,7 @@ func (r *Reopening) Ready(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("reopen: %w", err)
 	}
+	r.health.Record(bushealth.Opening, nil)
 	p, err := r.open(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -141,18 +124,21 @@ func (r *Reopening) Ready(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		r.failures++
-		r.nextTry = r.Now().Add(r.backoff.Delay(r.failures))
+		if !errors.Is(err, ErrOpen) {
+			err = openError(err)
+		}
+		r.health.Record(bushealth.PortFailed, err)
 		return err
 	}
 	if r.closed {
 		_ = p.Close()
-		return ErrClosed
+		return &Error{Kind: ErrGone, Err: ErrClosed}
 	}
 	r.port = p
 	if !r.deadline.IsZero() {
 		_ = p.SetReadDeadline(r.deadline)
 	}
+	r.health.Record(bushealth.Opened, nil)
 	if r.opened {
 		r.reopens.Add(1)
 		if r.OnReopen != nil {
@@ -178,29 +164,42 @@ func (r *Reopening) current() (Port, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.port == nil {
-		return nil, ErrNotOpen
+		return nil, &Error{Kind: ErrGone, Err: ErrNotOpen}
 	}
 	return r.port, nil
 }
 
-// check closes the port after an I/O error; deadline expiry is not one.
+// check closes the port after an I/O error and reports it to the Health;
+// deadline expiry is not one. The error comes back as an *Error whatever
+// port gave it.
 func (r *Reopening) check(p Port, err error) error {
-	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	if err == nil || errors.Is(err, ErrBaudFixed) {
+		return err
+	}
+	if _, typed := errors.AsType[*Error](err); !typed {
+		err = ioError(err)
+	}
+	if errors.Is(err, ErrTimeout) {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.port == p {
-		st := p.Stats()
-		r.base.RxBytes += st.RxBytes
-		r.base.TxBytes += st.TxBytes
-		_ = p.Close()
-		r.port = nil
-		r.breakErr = err
-		r.failures++
-		r.nextTry = r.Now().Add(r.backoff.Delay(r.failures))
+		r.dropLocked(p, err)
+		r.health.Record(bushealth.PortFailed, err)
 	}
 	return err
+}
+
+// dropLocked closes p, the current port, keeping its counters and why it
+// went.
+func (r *Reopening) dropLocked(p Port, why error) {
+	st := p.Stats()
+	r.base.RxBytes += st.RxBytes
+	r.base.TxBytes += st.TxBytes
+	_ = p.Close()
+	r.port = nil
+	r.breakErr = why
 }
 
 func (r *Reopening) Read(b []byte) (int, error) {
@@ -209,11 +208,6 @@ func (r *Reopening) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := p.Read(b)
-	if n > 0 {
-		r.mu.Lock()
-		r.failures = 0
-		r.mu.Unlock()
-	}
 	return n, r.check(p, err)
 }
 
@@ -253,9 +247,6 @@ func (r *Reopening) SetBaud(baud int) error {
 		r.baud = baud
 		r.mu.Unlock()
 		return nil
-	}
-	if errors.Is(err, ErrBaudFixed) {
-		return err
 	}
 	return r.check(p, err)
 }

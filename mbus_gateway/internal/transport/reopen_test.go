@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 )
 
 // stubPort fails reads with err (nil: reads time out) and counts bytes.
@@ -47,14 +50,10 @@ func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-func TestBackoffDelay(t *testing.T) {
-	b := Backoff{Min: time.Second, Max: 10 * time.Second}
-	want := []time.Duration{0, 0, 1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}
-	for n, w := range want {
-		if got := b.Delay(n); got != w {
-			t.Errorf("Delay(%d): got %v, want %v", n, got, w)
-		}
-	}
+// quickHealth is a bus health that retries a failed port after a
+// millisecond.
+func quickHealth() *bushealth.Health {
+	return bushealth.New(bushealth.Options{Backoff: backoff.Backoff{Min: time.Millisecond, Max: time.Millisecond}})
 }
 
 func TestReopening(t *testing.T) {
@@ -71,8 +70,8 @@ func TestReopening(t *testing.T) {
 		p := &stubPort{}
 		ports = append(ports, p)
 		return p, nil
-	}, Backoff{Min: time.Second, Max: time.Minute})
-	r.Now, r.Sleep = clock.now, clock.sleep
+	}, bushealth.New(bushealth.Options{Now: clock.now, Backoff: backoff.Backoff{Min: time.Second, Max: time.Minute}}))
+	r.Sleep = clock.sleep
 	var causes []error
 	r.OnReopen = func(err error) { causes = append(causes, err) }
 	ctx := t.Context()
@@ -98,8 +97,11 @@ func TestReopening(t *testing.T) {
 	if r.Up() || !ports[0].closed {
 		t.Fatal("port still open after an I/O error")
 	}
-	if _, err := r.Write([]byte{1}); !errors.Is(err, ErrNotOpen) {
-		t.Fatalf("write while down: got %v, want ErrNotOpen", err)
+	if got := r.Health().State(); got != bushealth.Down {
+		t.Fatalf("bus after an I/O error: got %v, want down", got)
+	}
+	if _, err := r.Write([]byte{1}); !errors.Is(err, ErrNotOpen) || !errors.Is(err, ErrGone) {
+		t.Fatalf("write while down: got %v, want ErrNotOpen, ErrGone", err)
 	}
 	// Reopen: immediately, then after 1 s and 2 s of backoff.
 	for i, wantErr := range []bool{true, true, false} {
@@ -113,6 +115,9 @@ func TestReopening(t *testing.T) {
 	}
 	if got, want := r.Reopens(), uint64(1); got != want {
 		t.Errorf("reopens: got %d, want %d", got, want)
+	}
+	if got := r.Health().State(); got != bushealth.Up {
+		t.Errorf("bus after the reopen: got %v, want up", got)
 	}
 	if len(causes) != 1 || !errors.Is(causes[0], syscall.EIO) {
 		t.Errorf("OnReopen causes: got %v, want [EIO]", causes)
@@ -140,7 +145,7 @@ func TestReopeningKeepsBaud(t *testing.T) {
 		p := &stubPort{}
 		ports = append(ports, p)
 		return p, nil
-	}, Backoff{Min: time.Millisecond})
+	}, quickHealth())
 	ctx := t.Context()
 	if err := r.Ready(ctx); err != nil {
 		t.Fatal(err)
@@ -172,8 +177,43 @@ func TestReopeningKeepsBaud(t *testing.T) {
 	}
 }
 
+// TestReopeningClosesADownBus: when the bus health gives up on a bus
+// that garbles every answer, the next Ready drops the open port and
+// starts on a fresh one once the wait is over.
+func TestReopeningClosesADownBus(t *testing.T) {
+	var ports []*stubPort
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	h := bushealth.New(bushealth.Options{Now: clock.now, SuspectAfter: 1, DownAfter: 2,
+		Backoff: backoff.Backoff{Min: time.Second, Max: time.Minute}})
+	r := NewReopening(func(context.Context) (Port, error) {
+		p := &stubPort{}
+		ports = append(ports, p)
+		return p, nil
+	}, h)
+	r.Sleep = clock.sleep
+	if err := r.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.Record(bushealth.Answered, nil)
+	garbled := errors.New("garbled")
+	h.Record(bushealth.Garbled, garbled)
+	if err := r.Ready(t.Context()); err != nil || !r.Up() || ports[0].closed {
+		t.Fatalf("suspect bus: got %v, up=%v; want the port kept", err, r.Up())
+	}
+	h.Record(bushealth.Garbled, garbled)
+	if err := r.Ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 2 || !ports[0].closed {
+		t.Fatalf("down bus: got %d ports opened, first closed=%v; want a second port", len(ports), ports[0].closed)
+	}
+	if got := h.State(); got != bushealth.Up {
+		t.Errorf("bus after the reopen: got %v, want up", got)
+	}
+}
+
 func TestReopeningCancelledBackoff(t *testing.T) {
-	r := NewReopening(func(context.Context) (Port, error) { return nil, errors.New("gone") }, Backoff{Min: time.Hour})
+	r := NewReopening(func(context.Context) (Port, error) { return nil, errors.New("gone") }, bushealth.New(bushealth.Options{Backoff: backoff.Backoff{Min: time.Hour}}))
 	ctx := t.Context()
 	_ = r.Ready(ctx) // first failure: the next try waits
 	_ = r.Ready(ctx) // second: an hour
@@ -187,7 +227,7 @@ func TestReopeningCancelledBackoff(t *testing.T) {
 // TestReopeningTCP: a converter that drops the connection is dialled again.
 func TestReopeningTCP(t *testing.T) {
 	dev, conns := tcpPeer(t)
-	r, err := OpenReopening(t.Context(), dev, Options{}, Backoff{Min: time.Millisecond})
+	r, err := OpenReopening(t.Context(), dev, Options{}, quickHealth())
 	if err != nil {
 		t.Fatal(err)
 	}

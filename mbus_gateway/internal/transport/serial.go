@@ -32,7 +32,7 @@ func openSerial(name string, o Options) (*pollPort, error) {
 	}
 	f, err := os.OpenFile(name, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
+		return nil, err // an *os.PathError: "open <name>: <cause>"
 	}
 	cfg, err := serial.Open(name,
 		serial.WithBaudrate(o.Baud),

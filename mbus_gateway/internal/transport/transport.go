@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,10 @@ import (
 
 // Port is an open connection to the bus.
 //
-// Read returns an error matching os.ErrDeadlineExceeded when the read
-// deadline passes without data; any other error means the connection is
-// broken (device unplugged, converter gone) and the port should be closed.
+// Read returns an error matching ErrTimeout (and os.ErrDeadlineExceeded)
+// when the read deadline passes without data; an error matching ErrGone
+// means the connection is broken (device unplugged, converter gone) and
+// the port should be closed.
 // SetReadDeadline may be called from another goroutine to cut a pending
 // Read short. Read, Write, Drain and Close are not safe for concurrent use.
 type Port interface {
@@ -135,8 +137,20 @@ func (o Options) withDefaults() (Options, error) {
 // tcpPrefix marks a converter address in a device string.
 const tcpPrefix = "tcp://"
 
-// Errors of a Port.
+// Errors of a Port. Every failure of a port's I/O or of opening one is
+// an *Error of kind ErrOpen, ErrGone or ErrTimeout, so that the layers
+// above tell a broken bus from a silent meter without guessing from
+// operating-system error types.
 var (
+	// ErrOpen: the port could not be opened (no such device, refused
+	// connection, bad device string).
+	ErrOpen = errors.New("cannot open port")
+	// ErrGone: the open port failed (device unplugged, converter hung
+	// up, port closed or not open); it must be closed and reopened.
+	ErrGone = errors.New("port gone")
+	// ErrTimeout: the read deadline passed without data. It also matches
+	// os.ErrDeadlineExceeded. The port is fine.
+	ErrTimeout = errors.New("read timed out")
 	// ErrClosed is returned by operations on a closed port.
 	ErrClosed = errors.New("port closed")
 	// ErrBaudFixed is returned by SetBaud on a port whose speed cannot be
@@ -145,9 +159,42 @@ var (
 	ErrBaudFixed = errors.New("line speed is fixed by the converter")
 )
 
+// Error is a failure of a port: Kind is ErrOpen, ErrGone or ErrTimeout,
+// Err the cause. errors.Is matches both; the text is the cause's.
+type Error struct {
+	Kind error
+	Err  error
+}
+
+func (e *Error) Error() string   { return e.Err.Error() }
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// Timeout reports whether the error is a read deadline passing.
+func (e *Error) Timeout() bool { return errors.Is(e.Kind, ErrTimeout) }
+
+// openError marks err as a failure to open.
+func openError(err error) error { return &Error{Kind: ErrOpen, Err: err} }
+
+// ioError marks err, a failure of an open port, by its kind: a passed
+// deadline is a timeout, anything else means the port is gone.
+func ioError(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &Error{Kind: ErrTimeout, Err: err}
+	}
+	return &Error{Kind: ErrGone, Err: err}
+}
+
 // Open connects to dev: "tcp://host:port" for a converter, anything else
 // is a serial device path such as /dev/ttyUSB0.
 func Open(ctx context.Context, dev string, opts Options) (Port, error) {
+	p, err := open(ctx, dev, opts)
+	if err != nil {
+		return nil, openError(err)
+	}
+	return p, nil
+}
+
+func open(ctx context.Context, dev string, opts Options) (Port, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dev, err)

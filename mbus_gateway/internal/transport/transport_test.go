@@ -45,6 +45,9 @@ func TestOpenRejects(t *testing.T) {
 		if strings.Contains(err.Error(), "\n") {
 			t.Errorf("Open(%q): error spans lines: %q", tt.dev, err)
 		}
+		if !errors.Is(err, ErrOpen) || errors.Is(err, ErrGone) {
+			t.Errorf("Open(%q): got %v, want it to match ErrOpen only", tt.dev, err)
+		}
 	}
 }
 
@@ -88,8 +91,8 @@ func portSuite(t *testing.T, p Port, peer io.ReadWriter, queued func(Port) int) 
 	if err := p.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read on a quiet line: got %v, want ErrDeadlineExceeded", err)
+	if _, err := p.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, ErrTimeout) || errors.Is(err, ErrGone) {
+		t.Fatalf("read on a quiet line: got %v, want ErrDeadlineExceeded and ErrTimeout", err)
 	}
 
 	// Bytes both ways, counted.
@@ -274,8 +277,8 @@ func TestSerialVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := p.Read(make([]byte, 8))
-	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read from a vanished device: got %v, want an I/O error", err)
+	if !errors.Is(err, ErrGone) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("read from a vanished device: got %v, want ErrGone", err)
 	}
 }
 

@@ -246,7 +246,7 @@ func TestBrowser(t *testing.T) {
 		textIs(heat+" .pill", "Online"),
 		textIs("#meter-addr_7 .pill", "Offline"),
 		textIs("#meter-addr_7 .error", "read 7: no answer"),
-		textIs("#bus-state", "OK"),
+		textIs("#bus-state", "Up"),
 		textIs("#broker-state", "Connected"),
 		textIs("#live-text", "Live"),
 		visible("#warnings"),

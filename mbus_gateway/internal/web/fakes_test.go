@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
@@ -42,7 +43,7 @@ type fakePoller struct {
 }
 
 func newFakePoller(meters ...poll.MeterStatus) *fakePoller {
-	return &fakePoller{snap: poll.Snapshot{Bus: poll.BusStatus{State: poll.BusOK}, Meters: meters}, readErr: map[string]error{}}
+	return &fakePoller{snap: poll.Snapshot{Bus: poll.BusStatus{State: bushealth.Up.String()}, Meters: meters}, readErr: map[string]error{}}
 }
 
 func (f *fakePoller) Snapshot() poll.Snapshot {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
@@ -189,7 +190,7 @@ func TestStatusDocument(t *testing.T) {
 		{"go version", st.Versions.Go, runtime.Version()},
 		{"bus device", st.Bus.Device, "/dev/ttyUSB0"},
 		{"bus baud", st.Bus.Baud, 2400},
-		{"bus state", st.Bus.State, "ok"},
+		{"bus state", st.Bus.State, "up"},
 		{"bus polls", st.Bus.Polls, uint64(40)},
 		{"bus rx", st.Bus.RxBytes, uint64(4800)},
 		{"broker connected", st.Broker != nil && st.Broker.Connected, true},
@@ -268,7 +269,7 @@ func TestHealth(t *testing.T) {
 			f := newFixture(t, func(o *Options) { o.Alive = func() error { return tt.alive } })
 			f.checker.set(tt.store)
 			f.poller.update(func(s *poll.Snapshot) {
-				s.Bus.State = poll.BusDown
+				s.Bus.State = bushealth.Down.String()
 				if tt.failing {
 					s.Sink = poll.SinkStatus{Failing: true, LastError: "disk full"}
 				}

@@ -44,8 +44,10 @@ type BusStatus struct {
 	// Name is the bus's name; empty when the gateway was given no names.
 	Name string `json:"name,omitempty"`
 	BusInfo
-	// State is poll.BusOK, poll.BusBackoff or poll.BusDown.
+	// State is the bus health's (package bushealth): up, suspect, down
+	// or reopening; Since is when it was entered.
 	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
 	Polls     uint64    `json:"polls"`
 	Errors    uint64    `json:"errors"`
 	LastError string    `json:"last_error,omitempty"`
@@ -152,6 +154,7 @@ func (s *Server) status(ctx context.Context) Status {
 		e := BusEntry{BusStatus: BusStatus{
 			Name:      b.Name,
 			State:     snap.Bus.State,
+			Since:     snap.Bus.Since,
 			Polls:     snap.Bus.Polls,
 			Errors:    snap.Bus.Errors,
 			LastError: snap.Bus.LastError,

@@ -168,7 +168,7 @@
   }
 
   function renderBus(b, pill, facts, error) {
-    const tones = { ok: ["OK", "ok"], backoff: ["Retrying", "warn"], down: ["Down", "err"] };
+    const tones = { up: ["Up", "ok"], suspect: ["Suspect", "warn"], down: ["Down", "err"], reopening: ["Reopening", "warn"] };
     const [label, tone] = tones[b.state] || [words(b.state), ""];
     setPill(pill, label, tone);
     setFacts(facts, [
@@ -178,6 +178,7 @@
       ["Errors", integerFormat.format(b.errors)],
       ["Sent / received", bytes(b.tx_bytes || 0) + " / " + bytes(b.rx_bytes || 0)],
       ["Bus load", Math.round((b.load || 0) * 100) + " %"],
+      b.state !== "up" && b.since ? ["Since", ago(b.since)] : null,
       b.retry_at ? ["Next try", ago(b.retry_at)] : null,
     ]);
     setError(error, b.last_error);
