@@ -119,4 +119,4 @@ func (c bridgeControl) ReadNow(ctx context.Context, meter string) error {
 	return err
 }
 
-func (c bridgeControl) Scan(ctx context.Context) error { return c.d.scanAndAdd(ctx, c.p) }
+func (c bridgeControl) Scan(ctx context.Context, _ string) error { return c.d.scanAndAdd(ctx, c.p) }
