@@ -35,10 +35,11 @@ func (d *daemon) reloads(ctx context.Context, p *parts) {
 }
 
 // apply puts into effect what can change while running: the log level,
-// the meters and the poll interval (see poll.Poller.SetMeters: meters
-// keep their state, removed ones are no longer read). It returns what it
-// applied, and the options that changed but only take effect after a
-// restart (connections, ports and the store are opened once).
+// the meters of each bus and the poll interval (see
+// poll.Poller.SetMeters: meters keep their state, removed ones are no
+// longer read). It returns what it applied, and the options that changed
+// but only take effect after a restart (connections, ports and the store
+// are opened once; a bus added, removed, renamed or reached otherwise).
 func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applied, restart []string) {
 	cur := d.opts
 	if o.LogLevel != cur.LogLevel {
@@ -52,20 +53,54 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 			restart = append(restart, f.key)
 		}
 	}
-	ch, err := p.adder.setMeters(ctx, o)
-	if err != nil {
-		restart = append(restart, "meters: "+err.Error())
-		return applied, restart
+	for _, b := range p.buses {
+		if !hasBus(o, b.cfg.Name) {
+			continue // the bus is gone: that takes a restart (buses)
+		}
+		what := "meters"
+		if b.key != "" {
+			what = "meters of bus " + b.cfg.Name
+		}
+		ch, err := b.adder.setMeters(ctx, o)
+		if err != nil {
+			restart = append(restart, what+": "+err.Error())
+			return applied, restart
+		}
+		if s := describeChanges(ch); s != "" {
+			applied = append(applied, what+": "+s)
+		}
 	}
 	if o.PollInterval != cur.PollInterval {
 		applied = append(applied, "poll_interval")
 	}
 	cur.Meters, cur.PollInterval = o.Meters, o.PollInterval
-	if s := describeChanges(ch); s != "" {
-		applied = append(applied, "meters: "+s)
+	for i, b := range cur.Buses {
+		cur.Buses[i].Meters = busMeters(o, b.Name)
 	}
 	d.notes.setOptions(cur)
 	return applied, restart
+}
+
+// busLines are o's buses without their meters: how each is reached and
+// scanned, which a restart applies. The meters apply live.
+func busLines(o *config.Options) []config.Bus {
+	all := o.AllBuses()
+	out := make([]config.Bus, len(all))
+	for i, b := range all {
+		b.Meters = nil
+		out[i] = b
+	}
+	return out
+}
+
+// hasBus reports whether o has a bus named name.
+func hasBus(o *config.Options, name string) bool {
+	for _, b := range o.AllBuses() {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // describeChanges says what SetMeters did, e.g. "1 added, 2 changed";
@@ -93,6 +128,7 @@ var restartOptions = []struct {
 	{"baudrate", func(o *config.Options) any { return o.Baudrate }},
 	{"scan_on_start", func(o *config.Options) any { return o.ScanOnStart }},
 	{"scan_mode", func(o *config.Options) any { return o.ScanMode }},
+	{"buses", func(o *config.Options) any { return busLines(o) }},
 	{"mqtt", func(o *config.Options) any { return o.MQTT }},
 	{"topic_prefix", func(o *config.Options) any { return o.TopicPrefix }},
 	{"discovery_prefix", func(o *config.Options) any { return o.DiscoveryPrefix }},
