@@ -34,17 +34,24 @@ func countingMeters(t *testing.T, n int) sim.Setup {
 	t.Helper()
 	setup := sim.Setup{Options: sim.Options{Advance: true}}
 	for i := range n {
-		h := mbus.Header{ID: fmt.Sprintf("%08d", 70000001+i), Manufacturer: "ABB", Version: 1, Medium: 0x04}
-		raw, err := mbus.EncodeTelegram(byte(i+1), h, []mbus.RecordSpec{
-			{Coding: mbus.DataInt32, VIF: []byte{0x06}, Int: 0},               // energy, kWh: the transmission counter
-			{Coding: mbus.DataInt32, VIF: []byte{0x13}, Int: int64(1000 + i)}, // volume, L: fixed
-		}, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		setup.Meters = append(setup.Meters, sim.Meter{Name: fmt.Sprintf("soak %d", i+1), Primary: byte(i + 1), Telegrams: [][]byte{raw}})
+		setup.Meters = append(setup.Meters, countingMeter(t, byte(i+1), 70000001+i))
 	}
 	return setup
+}
+
+// countingMeter is a heat meter ABB <id> at primary whose energy register
+// counts its transmissions (with sim.Options.Advance).
+func countingMeter(t *testing.T, primary byte, id int) sim.Meter {
+	t.Helper()
+	h := mbus.Header{ID: fmt.Sprintf("%08d", id), Manufacturer: "ABB", Version: 1, Medium: 0x04}
+	raw, err := mbus.EncodeTelegram(primary, h, []mbus.RecordSpec{
+		{Coding: mbus.DataInt32, VIF: []byte{0x06}, Int: 0},                         // energy, kWh: the transmission counter
+		{Coding: mbus.DataInt32, VIF: []byte{0x13}, Int: int64(1000 + id%1000 - 1)}, // volume, L: fixed
+	}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim.Meter{Name: fmt.Sprintf("soak %d", primary), Primary: primary, Telegrams: [][]byte{raw}}
 }
 
 // transmission is the number of the simulator's transmission a reading
