@@ -108,8 +108,8 @@ type daemon struct {
 
 	buses []*bus // in the order of the options; at least one
 	web   *web.Server
-	notes  *notices
-	wait   *storeWait
+	notes *notices
+	wait  *storeWait
 
 	// parts is nil until the database is open.
 	parts atomic.Pointer[parts]
