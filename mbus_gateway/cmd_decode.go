@@ -14,7 +14,7 @@ import (
 // list of telegrams (one telegram is at most 261 bytes, 783 characters).
 const maxDecodeInput = 16 << 20
 
-// cmdDecode implements `mbus-gateway decode [--format json|text] [HEX ...|-]`:
+// cmdDecode implements `mbus-gateway decode [--format json|text] [--key HEX] [HEX ...|-]`:
 // it decodes one or more RSP_UD telegrams given as hex (arguments, or
 // stdin when there are none or the only one is "-") and prints one JSON
 // object per line, or a table per telegram. A telegram whose records
@@ -22,12 +22,23 @@ const maxDecodeInput = 16 << 20
 // every problem goes to stderr and makes the exit code 1.
 func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("decode", stderr,
-		"usage: mbus-gateway decode [--format json|text] [HEX ...|-]",
+		"usage: mbus-gateway decode [--format json|text] [--key HEX] [HEX ...|-]",
 		"Decodes M-Bus telegrams given as hex digits (spaces and newlines allowed);",
 		"without HEX arguments, or with \"-\", the hex is read from stdin.")
 	format := fs.String("format", "json", "output format: json or text")
+	keyHex := fs.String("key", "", "AES-128 key (32 hex digits) of a meter whose telegrams are encrypted (security mode 5)")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
+	}
+	var key []byte
+	if *keyHex != "" {
+		k, err := mbus.ParseHex(*keyHex)
+		if err != nil || len(k) != 16 {
+			// The key is a secret: the message does not repeat it.
+			fmt.Fprintln(stderr, "decode: --key: want 32 hex digits (16 bytes)")
+			return 2
+		}
+		key = k
 	}
 	if *format != "json" && *format != "text" {
 		fmt.Fprintf(stderr, "decode: --format %q: want json or text\n", *format)
@@ -51,7 +62,7 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 			fmt.Fprintf(stderr, "decode: telegram %d: %v\n", n, err)
 			return 1
 		}
-		t, err := mbus.ParseTelegram(raw[:size])
+		t, err := mbus.ParseTelegramKey(raw[:size], key)
 		raw = raw[size:]
 		// A telegram that broke off mid-records still shows what decoded.
 		if t != nil && (err == nil || len(t.Records) > 0) {

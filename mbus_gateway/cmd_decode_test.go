@@ -135,3 +135,20 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeKey(t *testing.T) {
+	frame := readFile(t, "internal/mbus/testdata/frames/mode5_aes.hex")
+	key := strings.TrimSpace(string(readFile(t, "internal/mbus/testdata/frames/mode5_aes.key")))
+	out, errOut, code := runDecode(t, frame, "--key", key)
+	if code != 0 || errOut != "" || !strings.Contains(out, `"remaining_battery_life"`) || !strings.Contains(out, `"security_mode":5`) {
+		t.Fatalf("with key: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	out, errOut, code = runDecode(t, frame)
+	if code != 1 || out != "" || !strings.Contains(errOut, "encrypted, key needed") {
+		t.Fatalf("without key: exit %d, stderr %q, stdout %q", code, errOut, out)
+	}
+	_, errOut, code = runDecode(t, frame, "--key", "0011")
+	if code != 2 || !strings.Contains(errOut, "32 hex digits") || strings.Contains(errOut, "0011") {
+		t.Fatalf("short key: exit %d, stderr %q", code, errOut)
+	}
+}

@@ -14,11 +14,11 @@ func TestParseBuses(t *testing.T) {
 	}
 	want := []Bus{
 		{Name: "plant_room", SerialPort: "/dev/ttyUSB0", Baudrate: 9600, ScanOnStart: true, ScanMode: "primary", Meters: []Meter{
-			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: time.Minute, Baudrate: 9600, Enabled: true, Key: "000102030405060708090a0b0c0d0e0f"},
-			{Address: mustAddress(t, "6"), PollInterval: 15 * time.Minute, Baudrate: 300, Enabled: true},
+			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: time.Minute, Baudrate: 9600, Enabled: true, Guard: true, Key: "000102030405060708090a0b0c0d0e0f"},
+			{Address: mustAddress(t, "6"), PollInterval: 15 * time.Minute, Baudrate: 300, Enabled: true, Guard: true},
 		}},
 		{Name: "stairwell-a", TCPAddress: "192.168.1.50:10001", Baudrate: 2400, ScanOnStart: false, ScanMode: "secondary", Meters: []Meter{
-			{Address: mustAddress(t, "5"), PollInterval: time.Minute, Baudrate: 2400, Enabled: true},
+			{Address: mustAddress(t, "5"), PollInterval: time.Minute, Baudrate: 2400, Enabled: true, Guard: true},
 		}},
 	}
 	if got := o.AllBuses(); !reflect.DeepEqual(got, want) {

@@ -217,9 +217,9 @@ func TestParseEveryOption(t *testing.T) {
 		Baudrate:     9600,
 		PollInterval: time.Minute,
 		Meters: []Meter{
-			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0"},
-			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false},
-			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true},
+			{Address: mustAddress(t, "5"), Name: "Heat meter", PollInterval: 15 * time.Minute, Baudrate: 9600, Enabled: true, Guard: true, Key: "0F1E2D3C4B5A69788796A5B4C3D2E1F0"},
+			{Address: mustAddress(t, "12345678A511040C"), PollInterval: time.Minute, Baudrate: 2400, Enabled: false, Guard: false},
+			{Address: mustAddress(t, "7"), PollInterval: time.Minute, Baudrate: 9600, Enabled: true, Guard: true},
 		},
 		ScanOnStart:          false,
 		ScanMode:             "primary",
@@ -315,7 +315,7 @@ func TestLoadEnvironment(t *testing.T) {
 		{"poll_interval", got.PollInterval, 45 * time.Second},
 		{"scan_on_start", got.ScanOnStart, false},
 		{"web_allow", got.WebAllow, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}},
-		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true}}},
+		{"meters", got.Meters, []Meter{{Address: mustAddress(t, "3"), Name: "env meter", PollInterval: 45 * time.Second, Baudrate: 2400, Enabled: true, Guard: true}}},
 		{"log_level", got.LogLevel, "info"},
 	}
 	for _, c := range checks {
@@ -469,10 +469,10 @@ func TestKeys(t *testing.T) {
 	want := []string{
 		"baudrate",
 		"buses.baudrate", "buses.meters.address", "buses.meters.baudrate", "buses.meters.enabled",
-		"buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
+		"buses.meters.guard", "buses.meters.key", "buses.meters.name", "buses.meters.poll_interval", "buses.name",
 		"buses.scan_mode", "buses.scan_on_start", "buses.serial_port", "buses.tcp_address",
 		"data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
-		"meters.address", "meters.baudrate", "meters.enabled", "meters.key", "meters.name", "meters.poll_interval",
+		"meters.address", "meters.baudrate", "meters.enabled", "meters.guard", "meters.key", "meters.name", "meters.poll_interval",
 		"metrics_port", "mqtt.ca_file", "mqtt.cert_file", "mqtt.host", "mqtt.key_file",
 		"mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",

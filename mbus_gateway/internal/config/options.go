@@ -89,6 +89,9 @@ type Meter struct {
 	Baudrate int
 	// Enabled is false for a meter the user keeps configured but does not read.
 	Enabled bool
+	// Guard holds back drops and implausible jumps of the meter's totals
+	// until the next reading confirms them (package guard).
+	Guard bool
 	// Key is the meter's AES-128 key (32 hex digits) for encrypted
 	// telegrams, empty when the meter does not encrypt. It is a secret.
 	Key logging.Secret

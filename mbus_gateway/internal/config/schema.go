@@ -61,6 +61,7 @@ var meterFields = []field[Meter]{
 	durationField[Meter]("poll_interval", nil, time.Second, func(m *Meter) *time.Duration { return &m.PollInterval }),
 	baudField[Meter]("baudrate", nil, func(m *Meter) *int { return &m.Baudrate }),
 	boolField[Meter]("enabled", true, func(m *Meter) *bool { return &m.Enabled }),
+	boolField[Meter]("guard", true, func(m *Meter) *bool { return &m.Guard }),
 	secretField[Meter]("key", "", func(m *Meter) *logging.Secret { return &m.Key }),
 }
 

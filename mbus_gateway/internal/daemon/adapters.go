@@ -36,6 +36,23 @@ func (s *outboxSink) Deliver(ctx context.Context, r reading.Reading) error {
 	return nil
 }
 
+// storedReadings gives the poller each meter's last reading of the
+// previous run, which carries the guard's state (poll.Options.Previous).
+func storedReadings(ctx context.Context, s *store.Store) (func(string) (reading.Reading, bool), error) {
+	rs, err := s.LastReadings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	last := make(map[string]reading.Reading, len(rs))
+	for _, r := range rs {
+		last[r.Meter] = r
+	}
+	return func(meter string) (reading.Reading, bool) {
+		r, ok := last[meter]
+		return r, ok
+	}, nil
+}
+
 // meterAdder is the status page's MeterAdder: it persists the meter, then
 // schedules it. It also records it among the found meters, which the page
 // and the next start list. Reloads replace the poller's meters through it

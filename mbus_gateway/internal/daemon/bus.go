@@ -14,6 +14,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/web"
@@ -96,7 +97,7 @@ type busParts struct {
 // buildBus makes the poller of b on the open database. All buses' pollers
 // share ids, so that two meters on two buses never get the same
 // identifier.
-func (d *daemon) buildBus(ctx context.Context, b *bus, st *store.Store, sink poll.Sink, avail poll.Availability, ids *poll.Registry) (*busParts, error) {
+func (d *daemon) buildBus(ctx context.Context, b *bus, st *store.Store, sink poll.Sink, avail poll.Availability, ids *poll.Registry, previous func(string) (reading.Reading, bool)) (*busParts, error) {
 	meters, err := startMeters(ctx, d.opts, b, st)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func (d *daemon) buildBus(ctx context.Context, b *bus, st *store.Store, sink pol
 	bp := &busParts{bus: b, scan: len(meters) == 0 && b.cfg.ScanOnStart}
 	bp.poller, err = poll.New(poll.Options{
 		Meters: meters, Baud: b.cfg.Baudrate, BusName: b.key,
-		Identities: st, Registry: ids, Health: b.health,
+		Identities: st, Registry: ids, Health: b.health, Previous: previous,
 	}, b.master, sink, avail, b.log, b.reg)
 	if err != nil {
 		return nil, fmt.Errorf("bus %s: %w", b.cfg.Name, err)

@@ -395,9 +395,13 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
+	previous, err := storedReadings(ctx, p.store)
+	if err != nil {
+		return nil, err
+	}
 	ids := poll.NewRegistry()
 	for _, b := range d.buses {
-		bp, err := d.buildBus(ctx, b, p.store, sink, p.mqtt, ids)
+		bp, err := d.buildBus(ctx, b, p.store, sink, p.mqtt, ids, previous)
 		if err != nil {
 			return nil, err
 		}

@@ -35,8 +35,14 @@ func TestBridgeDeviceID(t *testing.T) {
 			t.Errorf("install %q: identifiers %v, want [%s]", tt.install, ids, tt.wantID)
 		}
 		for key, c := range m["cmps"].(map[string]any) {
-			if got, want := c.(map[string]any)["unique_id"], tt.wantID+"_"+key; got != want {
+			cm := c.(map[string]any)
+			if got, want := cm["unique_id"], tt.wantID+"_"+key; got != want {
 				t.Errorf("install %q: %s unique_id %v, want %s", tt.install, key, got, want)
+			}
+			// Two gateways on one broker must not both claim
+			// sensor.mbus_bridge_version.
+			if got, want := cm["default_entity_id"], cm["p"].(string)+"."+tt.wantID+"_"+key; got != want {
+				t.Errorf("install %q: %s default_entity_id %v, want %s", tt.install, key, got, want)
 			}
 		}
 		meter, err := DeviceConfig(o, r)

@@ -23,28 +23,50 @@ type entityClass struct {
 	Diagnostic bool
 	// Disabled entities exist but are off until the user enables them.
 	Disabled bool
+	// UnitText is a unit Home Assistant does not know ("bat. time",
+	// "month", "kWh/h"): it is shown in the entity name instead of as
+	// unit_of_measurement, and the entity gets no state class.
+	UnitText string
 }
 
 // deviceClassUnits lists the units Home Assistant accepts per sensor device
-// class (HA sensor documentation). A device class whose unit is not listed
-// is dropped: HA rejects the entity otherwise.
+// class (DEVICE_CLASS_UNITS of HA's sensor component; the test checks it
+// against testdata/ha). A device class whose unit is not listed is
+// dropped: HA rejects the entity otherwise.
 var deviceClassUnits = map[string][]string{
-	"energy":           {"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal", "kcal", "Mcal", "Gcal"},
-	"water":            {"L", "gal", "m³", "ft³", "CCF", "MCF"},
-	"gas":              {"L", "m³", "ft³", "CCF", "MCF"},
-	"volume":           {"L", "mL", "gal", "fl. oz.", "m³", "ft³", "CCF", "MCF"},
-	"power":            {"mW", "W", "kW", "MW", "GW", "TW"},
-	"temperature":      {"°C", "°F", "K"},
-	"volume_flow_rate": {"m³/h", "m³/min", "m³/s", "ft³/min", "L/h", "L/min", "L/s", "gal/h", "gal/min", "mL/s"},
-	"pressure":         {"Pa", "hPa", "kPa", "MPa", "cbar", "bar", "mbar", "mmHg", "inHg", "psi"},
-	"voltage":          {"V", "mV", "µV", "kV", "MV"},
-	"current":          {"A", "mA"},
-	"duration":         {"d", "h", "min", "s", "ms"},
-	"frequency":        {"Hz", "kHz", "MHz", "GHz"},
-	"humidity":         {"%"},
-	"signal_strength":  {"dB", "dBm"},
-	"weight":           {"kg", "g", "mg", "µg", "oz", "lb", "st"},
+	"energy":            {"J", "kJ", "MJ", "GJ", "mWh", "Wh", "kWh", "MWh", "GWh", "TWh", "cal", "kcal", "Mcal", "Gcal"},
+	"water":             {"L", "gal", "m³", "ft³", "CCF"},
+	"gas":               {"m³", "ft³", "CCF"},
+	"volume":            {"L", "mL", "gal", "fl. oz.", "m³", "ft³", "CCF"},
+	"power":             {"W", "kW", "MW", "GW", "TW"},
+	"temperature":       {"°C", "°F", "K"},
+	"temperature_delta": {"°C", "°F", "K"},
+	"volume_flow_rate":  {"m³/h", "m³/s", "ft³/min", "L/h", "L/min", "L/s", "gal/min", "mL/s"},
+	"pressure":          {"Pa", "hPa", "kPa", "cbar", "bar", "mbar", "mmHg", "inHg", "psi"},
+	"voltage":           {"V", "mV", "µV", "kV", "MV"},
+	"current":           {"A", "mA"},
+	"duration":          {"d", "h", "min", "s", "ms"},
+	"frequency":         {"Hz", "kHz", "MHz", "GHz"},
+	"humidity":          {"%"},
+	"signal_strength":   {"dB", "dBm"},
+	"weight":            {"kg", "g", "mg", "µg", "oz", "lb", "st"},
 }
+
+// statisticsUnits are the units that may stand as unit_of_measurement of a
+// sensor without device class: the units of deviceClassUnits, others of
+// HA's unit enums the decoder produces, and the reactive and apparent
+// energy units HA's enums lack but whose registers are plain totals.
+// Anything else ("bat. time", "month", "kWh/h", "Bd") is meter-specific
+// text: HA's statistics would mix it up, so it goes into the name.
+var statisticsUnits = func() map[string]bool {
+	m := map[string]bool{"%": true, "°": true, "kvar": true, "VA": true, "kVA": true, "kvarh": true, "kVAh": true}
+	for _, units := range deviceClassUnits {
+		for _, u := range units {
+			m[u] = true
+		}
+	}
+	return m
+}()
 
 // cumulative device classes may not carry state class measurement.
 func cumulative(deviceClass string) bool {
@@ -137,12 +159,111 @@ func valueKind(v mbus.Value) mbus.ValueKind {
 	return mbus.KindText
 }
 
+// unknownMeaning are quantities whose value the gateway cannot interpret:
+// manufacturer-specific data and codes EN 13757-3 leaves open.
+var unknownMeaning = map[string]bool{
+	"": true, "manufacturer_specific": true, "reserved": true, "any": true, "dimensionless": true,
+}
+
+// VIF codes that say a record is not (fully) defined by EN 13757-3.
+const (
+	vifPlainText     = 0x7C // unit given as text in the telegram (table 10)
+	vifManufacturer  = 0x7F // manufacturer-specific VIF (table 10)
+	vifeManufacturer = 0x7F // the following VIFEs are manufacturer specific (table 15)
+)
+
+// manufacturerMarked reports whether the meter marked rec as its own: a
+// manufacturer-specific VIF, or a VIFE 0xFF/0x7F after which the meaning of
+// the record is the manufacturer's. The raw VIF bytes are in rec.VIF.
+func manufacturerMarked(rec mbus.Record) bool {
+	v := rec.VIF
+	if len(v) == 0 {
+		return false
+	}
+	switch v[0] & 0x7F {
+	case vifManufacturer:
+		return true
+	case vifPlainText:
+		// Length and text follow; their bytes are not VIFEs.
+		return false
+	}
+	for i := 1; i < len(v) && v[i-1]&0x80 != 0; i++ {
+		if v[i]&0x7F == vifeManufacturer {
+			return true
+		}
+	}
+	return false
+}
+
+// plainTextUnit reports whether rec's unit came as text in the telegram.
+func plainTextUnit(rec mbus.Record) bool {
+	return len(rec.VIF) > 0 && rec.VIF[0]&0x7F == vifPlainText
+}
+
+// textUnitClasses are the units meters send as text that still name a
+// quantity Home Assistant knows.
+var textUnitClasses = map[string]struct{ deviceClass, unit string }{
+	"%RH": {"humidity", "%"},
+	"%rh": {"humidity", "%"},
+}
+
+// unreadableNumber reports a number the meter sent with error digits
+// (BCD A–F, EN 13757-3 annex B): the decoder gives its digits as text but
+// keeps the unit. It must never reach a numeric sensor.
+func unreadableNumber(rec mbus.Record) bool {
+	if rec.Value.Kind != mbus.KindText || rec.Unit == "" || rec.Value.Text == "" || bcdDigits(rec) == 0 {
+		return false
+	}
+	for i, c := range rec.Value.Text {
+		if (c < '0' || c > '9') && (c < 'A' || c > 'F') && (c != '-' || i != 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // classify decides device class, state class and the rest for one record
 // of a meter of medium m.
 func classify(m mbus.Medium, rec mbus.Record) entityClass {
+	c := classifyQuantity(m, rec)
+	if rec.Storage > 0 {
+		// Values stored at a due date or in a history slot: no long-term
+		// statistics (they jump once a period), diagnostic, and off until
+		// wanted.
+		c.StateClass = ""
+		c.Diagnostic, c.Disabled = true, true
+	}
+	if unknownMeaning[rec.Quantity] || manufacturerMarked(rec) {
+		// Never offered to the Energy dashboard: nobody knows what it
+		// counts.
+		c.Disabled = true
+		if c.StateClass == totalIncreasing {
+			c.StateClass = ""
+		}
+	}
+	if _, numeric := deviceClassUnits[c.DeviceClass]; numeric && !unitAllowed(c.DeviceClass, c.Unit) {
+		c.DeviceClass = ""
+	}
+	if c.StateClass == measurement && cumulative(c.DeviceClass) {
+		c.DeviceClass = ""
+	}
+	if c.Unit != "" && c.DeviceClass == "" && !statisticsUnits[c.Unit] {
+		c.UnitText, c.Unit, c.StateClass, c.Precision = c.Unit, "", "", -1
+	}
+	return c
+}
+
+// classifyQuantity classifies rec by its quantity, unit and function.
+func classifyQuantity(m mbus.Medium, rec mbus.Record) entityClass {
 	c := entityClass{Precision: -1}
 	q := rec.Quantity
-	switch valueKind(rec.Value) {
+	kind := valueKind(rec.Value)
+	if unreadableNumber(rec) {
+		// Classified as the number it should have been, so that one bad
+		// read does not turn a sensor into text; States leaves it out.
+		kind = mbus.KindNumber
+	}
+	switch kind {
 	case mbus.KindNumber:
 	case mbus.KindDate:
 		return entityClass{DeviceClass: "date", Precision: -1, Diagnostic: true, Disabled: true}
@@ -161,6 +282,15 @@ func classify(m mbus.Medium, rec mbus.Record) entityClass {
 		c.Disabled = q != "fabrication_number" && q != "error_flags"
 		c.Precision = -1
 		return c
+	case plainTextUnit(rec):
+		tc, ok := textUnitClasses[rec.Unit]
+		if !ok {
+			// A unit only the manufacturer knows: shown, not
+			// interpreted.
+			c.Disabled = true
+			return c
+		}
+		c.DeviceClass, c.Unit, c.StateClass = tc.deviceClass, tc.unit, measurement
 	case q == "units_for_hca" || strings.HasPrefix(q, "units_for_hca_"):
 		// Heat cost allocator units have no HA device class; they only
 		// grow during a billing period.
@@ -181,7 +311,7 @@ func classify(m mbus.Medium, rec mbus.Record) entityClass {
 	case base == "temperature_difference":
 		// A difference in K is not a temperature: with device class
 		// temperature HA would convert 25 K to -248 °C.
-		c.StateClass = measurement
+		c.DeviceClass, c.StateClass = "temperature_delta", measurement
 	case isDuration(rec.Unit):
 		c.DeviceClass, c.StateClass = "duration", measurement
 		c.Diagnostic, c.Disabled = true, true
@@ -202,18 +332,6 @@ func classify(m mbus.Medium, rec mbus.Record) entityClass {
 	case mbus.FuncValueDuringError:
 		c.StateClass = ""
 		c.Disabled = true
-	}
-	if rec.Storage > 0 {
-		// Values stored at a due date or in a history slot: no long-term
-		// statistics (they jump once a period) and off until wanted.
-		c.StateClass = ""
-		c.Disabled = true
-	}
-	if c.DeviceClass != "" && !unitAllowed(c.DeviceClass, c.Unit) {
-		c.DeviceClass = ""
-	}
-	if c.StateClass == measurement && cumulative(c.DeviceClass) {
-		c.DeviceClass = ""
 	}
 	return c
 }
@@ -281,3 +399,14 @@ func isDuration(unit string) bool {
 	}
 	return false
 }
+
+// TotalIncreasing reports whether the sensor of rec, a record of a meter
+// of medium m, has state class total_increasing: a total Home Assistant's
+// statistics treat any drop of as a meter reset.
+func TotalIncreasing(m mbus.Medium, rec mbus.Record) bool {
+	return classify(m, rec).StateClass == totalIncreasing
+}
+
+// Unreadable reports a number the meter sent with error digits (BCD A–F):
+// no numeric sensor gets it.
+func Unreadable(rec mbus.Record) bool { return unreadableNumber(rec) }

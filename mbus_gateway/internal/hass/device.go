@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -72,6 +73,10 @@ type component struct {
 	Availability     []availability `json:"availability,omitempty"`
 	AvailabilityMode string         `json:"availability_mode,omitempty"`
 	ExpireAfter      int            `json:"expire_after,omitempty"`
+	// AttributesTopic and AttributesTemplate give the entity attributes
+	// from a JSON message.
+	AttributesTopic    string `json:"json_attributes_topic,omitempty"`
+	AttributesTemplate string `json:"json_attributes_template,omitempty"`
 }
 
 // entity is one state topic of a meter with its class: a record or a
@@ -81,6 +86,9 @@ type entity struct {
 	name  string
 	class entityClass
 	value string
+	// unreadable marks a number the meter sent with error digits: its
+	// sensor keeps the last good value.
+	unreadable bool
 }
 
 // DeviceConfig builds the retained device-based discovery message of the
@@ -137,6 +145,12 @@ func DeviceConfig(o Options, r reading.Reading) (Message, error) {
 		if e.class.Disabled {
 			c.EnabledByDefault = new(false)
 		}
+		if e.class.StateClass == totalIncreasing {
+			// While the guard holds a value back, the sensor's
+			// attributes show it (reason, raw, published).
+			c.AttributesTopic = topic(o.TopicPrefix, r.Meter, "reading")
+			c.AttributesTemplate = guardAttributes(e.key)
+		}
 		cfg.Components[e.key] = c
 	}
 	keys := make(map[string]bool, len(ents))
@@ -185,14 +199,24 @@ func entities(r reading.Reading) ([]entity, error) {
 			continue
 		}
 		seen[rec.Key] = true
+		class := classify(r.Header.Medium, rec)
 		name := recordName(rec)
+		if class.UnitText != "" {
+			name = cleanText(name+" ["+class.UnitText+"]", maxNameLen)
+		}
 		if names[name] {
 			// Two records that differ only in ways the name does not
 			// show: the key tells them apart.
 			name = cleanText(name+" ("+rec.Key+")", maxNameLen)
 		}
 		names[name] = true
-		ents = append(ents, entity{key: rec.Key, name: name, class: classify(r.Header.Medium, rec), value: rec.Value.String()})
+		e := entity{key: rec.Key, name: name, class: class, value: stateText(rec), unreadable: unreadableNumber(rec)}
+		if g, ok := r.Guard[rec.Key]; ok {
+			// The guard held the value back or confirmed a reset: the
+			// sensor shows what it decided, the reading what was read.
+			e.value, e.unreadable = strconv.FormatFloat(g.Published, 'f', -1, 64), false
+		}
+		ents = append(ents, e)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -358,4 +382,52 @@ func mediumName(m mbus.Medium) string {
 		return w
 	}
 	return strings.ReplaceAll(s, "_", " ")
+}
+
+// stateText is the state of rec as its sensor shows it. Identifiers keep
+// the digits the meter sent, leading zeros included: a fabrication number
+// 00123456 is not the number 123456.
+func stateText(rec mbus.Record) string {
+	if rec.Value.Kind != mbus.KindNumber || !identification[rec.Quantity] {
+		return rec.Value.String()
+	}
+	n := rec.Value.Num
+	if n < 0 || n != math.Trunc(n) || n >= 1e18 {
+		return rec.Value.String()
+	}
+	s := strconv.FormatUint(uint64(n), 10)
+	if digits := bcdDigits(rec); len(s) < digits {
+		s = strings.Repeat("0", digits-len(s)) + s
+	}
+	return s
+}
+
+// bcdDigits is the number of digits of a BCD data field (EN 13757-3,
+// table 4: codings 0x9 to 0xC and 0xE hold 2, 4, 6, 8 and 12 digits), 0
+// for other codings.
+func bcdDigits(rec mbus.Record) int {
+	if len(rec.DIF) == 0 {
+		return 0
+	}
+	switch rec.DIF[0] & 0x0F {
+	case 0x9:
+		return 2
+	case 0xA:
+		return 4
+	case 0xB:
+		return 6
+	case 0xC:
+		return 8
+	case 0xE:
+		return 12
+	}
+	return 0
+}
+
+// guardAttributes is the template that picks the guard's decision on key
+// out of a reading message (reading.Reading.Guard): {} when the value was
+// passed on as read, which clears the attributes again.
+func guardAttributes(key string) string {
+	k, _ := json.Marshal(key) // a string always marshals
+	return "{{ (value_json.guard | default({})).get(" + string(k) + ", {}) | tojson }}"
 }

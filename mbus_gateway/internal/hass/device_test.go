@@ -16,6 +16,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading/readingtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -218,14 +219,7 @@ func TestStates(t *testing.T) {
 func TestSameConfigAfterStore(t *testing.T) {
 	for _, name := range []string{"kamstrup_multical_601", "rel_padpuls3"} {
 		r := frameReading(t, name)
-		b, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back reading.Reading
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatal(err)
-		}
+		back := readingtest.RoundTrip(t, r)
 		a, errA := DeviceConfig(Options{}, r)
 		c, errC := DeviceConfig(Options{}, back)
 		if errA != nil || errC != nil || !bytes.Equal(a.Payload, c.Payload) {

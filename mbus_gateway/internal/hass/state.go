@@ -30,6 +30,11 @@ func States(o Options, r reading.Reading) []Message {
 	}
 	msgs := make([]Message, 0, len(ents))
 	for _, e := range ents {
+		if e.unreadable {
+			// A number with error digits is not a number: the sensor
+			// keeps its last good value.
+			continue
+		}
 		value := e.value
 		if value == "" {
 			// A zero-length retained message would delete the topic.

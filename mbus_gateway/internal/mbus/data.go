@@ -124,7 +124,10 @@ var bcdPair = func() (t [256]int8) {
 	return t
 }()
 
-const hexUpper = "0123456789ABCDEF"
+const (
+	hexUpper = "0123456789ABCDEF"
+	hexLower = "0123456789abcdef"
+)
 
 // appendBCDText appends BCD digits as printed, most significant first,
 // with A-F in upper case and a leading F shown as '-'. Meter displays
@@ -205,13 +208,20 @@ func decodeDateG(b []byte) (time.Time, bool) {
 	return dateTime(y, m, d, 0, 0, 0), true
 }
 
-// decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year.
+// decodeDateTimeF reads type F (32 bits): minute, hour, day, month, year
+// with its hundred-year bits (bits 13-14; summer time, bit 15, is read by
+// decodeDate).
 func decodeDateTimeF(b []byte) (time.Time, bool) {
 	if b[0]&0x80 != 0 {
 		return time.Time{}, false
 	}
 	mi, h := int(b[0]&0x3F), int(b[1]&0x1F)
 	d, m, y := int(b[2]&0x1F), int(b[3]&0x0F), year(b[2], b[3])
+	if hy := int(b[1] >> 5 & 0x03); hy > 0 {
+		// A century is given: 1900 + 100 × hundred years + year. Without
+		// one, year keeps to the two-digit rule (00-80 are 20xx).
+		y = 1900 + 100*hy + y%100
+	}
 	if mi > 59 || h > 23 || !validDate(y, m, d) {
 		return time.Time{}, false
 	}
@@ -255,6 +265,11 @@ func decodeDate(b []byte) Value {
 		kind = KindTime
 	case 4:
 		t, ok = decodeDateTimeF(b)
+		if ok {
+			v := TimeValue(kind, t)
+			v.SummerTime = b[1]&0x80 != 0
+			return v
+		}
 	case 6:
 		t, ok = decodeDateTimeI(b)
 	}

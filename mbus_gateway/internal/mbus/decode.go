@@ -34,6 +34,11 @@ type recordReader struct {
 	txt telegramText
 	// plain is the vifInfo of the last plain-text VIF (refPlainText).
 	plain vifInfo
+	// profiles lists the compact profile records, nil for none.
+	profiles []pendingProfile
+	// mfr is the manufacturer of the header ("ABB"), empty without one;
+	// some name their manufacturer specific VIFEs (mfrExtQual).
+	mfr string
 	// layouts keeps what scan found for the first records, so that
 	// decodeRecords does not walk their structure again.
 	layouts [64]recordLayout
@@ -95,6 +100,13 @@ func (r *recordReader) decodeRecords(t *Telegram, n, end int) {
 		}
 		qh := r.decodeRecord(&recs[k], &v, l)
 		r.txt.setKey(recs, k, v.qual[:v.nqual], qh)
+		if v.profile != 0 && recs[k].Value.Kind == KindBytes {
+			r.profiles = append(r.profiles, pendingProfile{rec: k, kind: v.profile, scale: v.scaling()})
+		}
+	}
+	r.txt.finishKeys(recs)
+	if r.profiles != nil {
+		expandProfiles(recs, r.profiles)
 	}
 	if end < len(r.b) && (r.b[end] == difManufacturer || r.b[end] == difMoreFollow) {
 		t.MoreRecordsFollow = r.b[end] == difMoreFollow
@@ -203,15 +215,19 @@ type vibState struct {
 	// to the key only (the value is still the quantity: forward flow,
 	// phase L1, future value, limit value), per the "/h" a rate adds to
 	// the unit.
-	suffix   [4]string
-	nsuffix  int
-	qual     [4]string
+	suffix  [4]string
+	nsuffix int
+	// qual holds the key qualifiers as bytes: names such as "_l1" and
+	// the hex of manufacturer extensions ("_x01"); nqual bytes are used.
+	qual     [96]byte
 	nqual    int
 	per      [4]string
 	nper     int
 	extraExp int     // extra power of ten from correction VIFEs
 	offset   float64 // additive correction in raw units
 	errCode  byte
+	// profile is the compact profile VIFE (0x13, 0x1E or 0x1F), 0 for none.
+	profile byte
 }
 
 // vifRef names a vifInfo: the table in the high bits, the code in the
@@ -225,6 +241,7 @@ const (
 	refFB                           // extFBVIF
 	refReserved                     // reservedVIF
 	refPlainText                    // recordReader.plain
+	refFDFD                         // extFDFDVIF
 )
 
 // reservedVIF describes VIF 0x7B and 0x7D without the extension bit:
@@ -243,6 +260,8 @@ func (r *recordReader) info(ref vifRef) *vifInfo {
 		return &extFBVIF[ref&0x7F]
 	case refReserved:
 		return &reservedVIF
+	case refFDFD:
+		return &extFDFDVIF[ref&0x7F]
 	}
 	return &r.plain
 }
@@ -273,7 +292,7 @@ func (v *vibState) start(ref vifRef, info *vifInfo) {
 	v.ref, v.unit = ref, unitOfVIF
 	v.exp, v.factor, v.date, v.raw = info.exp, info.factor, info.date, info.raw
 	v.nsuffix, v.nqual, v.nper = 0, 0, 0
-	v.extraExp, v.offset, v.errCode = 0, 0, 0
+	v.extraExp, v.offset, v.errCode, v.profile = 0, 0, 0, 0
 }
 
 func (v *vibState) addSuffix(s string) {
@@ -283,10 +302,22 @@ func (v *vibState) addSuffix(s string) {
 	}
 }
 
+// addQual adds s to the key qualifiers. Qualifiers beyond the buffer are
+// cut off; records whose keys then clash are told apart by their bytes
+// (see telegramText.finishKeys).
 func (v *vibState) addQual(s string) {
-	if s != "" && v.nqual < len(v.qual) {
-		v.qual[v.nqual] = s
-		v.nqual++
+	v.nqual += copy(v.qual[v.nqual:], s)
+}
+
+// addQualHex adds prefix and the lower-case hex of b to the key qualifiers.
+func (v *vibState) addQualHex(prefix string, b []byte) {
+	v.addQual(prefix)
+	for _, c := range b {
+		if v.nqual+2 > len(v.qual) {
+			return
+		}
+		v.qual[v.nqual], v.qual[v.nqual+1] = hexLower[c>>4], hexLower[c&0x0F]
+		v.nqual += 2
 	}
 }
 
@@ -348,10 +379,16 @@ func (r *recordReader) decodeVIB(vib []byte, v *vibState) *vifInfo {
 			break
 		}
 		ref = refFD | vifRef(vib[1]&0x7F)
-		if vif&0x7F == vifExtFB {
-			ref = refFB | vifRef(vib[1]&0x7F)
-		}
 		k = 2
+		switch {
+		case vif&0x7F == vifExtFB:
+			ref = refFB | vifRef(vib[1]&0x7F)
+		case vib[1] == vifExtBit|vifExtFD && len(vib) > 2:
+			// VIFE 0xFD after VIF 0xFD: the next VIFE is from the
+			// second level of table 14.
+			ref = refFDFD | vifRef(vib[2]&0x7F)
+			k = 3
+		}
 	case vifPlainText:
 		n := int(vib[1])
 		unit := r.txt.keep(appendPrintable(r.txt.buf(), vib[2:2+n], true))
@@ -369,24 +406,63 @@ func (r *recordReader) decodeVIB(vib []byte, v *vibState) *vifInfo {
 		return info // no VIFEs
 	}
 	// A VIF 0x7F/0xFF is manufacturer specific as a whole (primaryVIF
-	// marks it raw). A VIFE 0x7F after a standard VIF is not: meters in
-	// the field (EMU, Finder, NZR) use it to tag phases or registers while
-	// the data stays as the VIF says, so the value keeps the VIF's
-	// meaning and scaling.
-	mfr := ref == refPrimary|vifManufacturer
+	// marks it raw), and so are its VIFEs. A VIFE 0x7F after a standard
+	// VIF makes only the VIFEs after it manufacturer specific: meters in
+	// the field (ABB, EMU, Finder, NZR, Saia-Burgess) use them to tag
+	// phases or registers while the data stays as the VIF says, so the
+	// value keeps the VIF's meaning and scaling.
+	if ref == refPrimary|vifManufacturer {
+		r.mfrQual(v, vib[k:])
+		return info
+	}
 	extNext := false
-	for _, e := range vib[k:] {
-		switch {
-		case mfr:
-			// Manufacturer specific VIFEs: kept raw in Record.VIF.
-		case extNext:
-			v.addQual(combinableExtSuffix[e&0x7F])
+	for i, e := range vib[k:] {
+		if extNext {
+			v.addExtQual(e & 0x7F)
 			extNext = false
-		default:
-			mfr, extNext = v.combine(e&0x7F, info)
+			continue
+		}
+		var mfr bool
+		if mfr, extNext = v.combine(e&0x7F, info); mfr {
+			r.mfrQual(v, vib[k+i+1:])
+			break
 		}
 	}
 	return info
+}
+
+// addExtQual adds the qualifier of a VIFE from the extension of the
+// combinable table (after VIFE 0xFC, EN 13757-3:2018, table 16), or its
+// code in hex when the table has no name for it.
+func (v *vibState) addExtQual(e byte) {
+	if s := combinableExtSuffix[e]; s != "" {
+		v.addQual(s)
+		return
+	}
+	v.addQualHex("_fc", []byte{e})
+}
+
+// mfrQual adds the key qualifier of the manufacturer specific VIFEs ext:
+// a name where the meter's manufacturer documents one (mfrExtQual), else
+// "_x" and their bytes in hex; "_mfr" for a VIFE 0x7F with nothing after it.
+func (r *recordReader) mfrQual(v *vibState, ext []byte) {
+	mfrVIF := v.ref == refPrimary|vifManufacturer
+	if q, ok := mfrExtQual(r.mfr, ext); ok && !mfrVIF {
+		v.addQual(q)
+		return
+	}
+	if r.mfr == "ABB" && len(ext) > 1 && ext[len(ext)-1] < 0x20 {
+		// ABB ends the manufacturer VIFEs with a status VIFE (a record
+		// error code) that changes with the meter's state.
+		ext = ext[:len(ext)-1]
+	}
+	if len(ext) == 0 {
+		if !mfrVIF {
+			v.addQual("_mfr")
+		}
+		return
+	}
+	v.addQualHex("_x", ext)
 }
 
 // combine applies one combinable VIFE (EN 13757-3:2018, table 15). It
@@ -394,6 +470,15 @@ func (r *recordReader) decodeVIB(vib []byte, v *vibState) *vifInfo {
 // VIFE comes from the extension table (table 16).
 func (v *vibState) combine(e byte, info *vifInfo) (mfr, ext bool) {
 	switch {
+	case e == 0x12:
+		v.addQual("_average")
+	case e == 0x13, e == 0x1E, e == 0x1F:
+		v.profile = e
+		v.addQual(profileQual(e))
+	case e == 0x14:
+		v.addQual("_relative_deviation")
+	case e == 0x1D:
+		// Standard conform data content: says nothing about the value.
 	case e < 0x20:
 		v.errCode = e
 	case e <= 0x26:
@@ -426,10 +511,24 @@ func (v *vibState) combine(e byte, info *vifInfo) (mfr, ext bool) {
 		return true, false
 	case e <= 0x38:
 		v.addSuffix(combinableSuffix[e]) // per unit, times unit: another quantity
-	default:
+	case combinableSuffix[e] != "":
 		v.addQual(combinableSuffix[e])
+	default:
+		v.addQualHex("_v", []byte{e}) // reserved: its code keeps records apart
 	}
 	return false, false
+}
+
+// profileQual is the key qualifier of a compact profile VIFE (0x13,
+// 0x1E or 0x1F).
+func profileQual(e byte) string {
+	switch e {
+	case 0x13:
+		return "_inverse_profile"
+	case 0x1E:
+		return "_register_profile"
+	}
+	return "_profile"
 }
 
 var perTimeSuffix = [7]string{"_per_second", "_per_minute", "_per_hour", "_per_day", "_per_week", "_per_month", "_per_year"}
@@ -473,9 +572,14 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 	rec.Error = RecordError(v.errCode)
 
 	val := &rec.Value
-	if coding == DataVar {
+	switch {
+	case coding == DataVar && v.profile != 0:
+		// A compact profile: expandProfiles decodes it once every
+		// record, with the base time and value, is known.
+		val.Kind, val.Text = KindBytes, r.s[l.data:l.end]
+	case coding == DataVar:
 		r.varValue(val, lvar, l)
-	} else {
+	default:
 		r.fixedValue(val, v, coding, r.b[l.data:l.end:l.end])
 	}
 	switch val.Kind {
@@ -486,6 +590,10 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 	case KindNone, KindText:
 		// The unit still describes the record: the register exists with
 		// no value, or the text is error digits or plain text.
+	case KindBytes:
+		if v.profile == 0 {
+			return qhash
+		}
 	default:
 		return qhash // dates and bytes have no unit
 	}
@@ -531,7 +639,7 @@ func (r *recordReader) fixedValue(val *Value, v *vibState, coding byte, data []b
 	// Integers, or dates where the VIB says so.
 	if v.date && !v.raw && (len(data) == 2 || len(data) == 3 || len(data) == 4 || len(data) == 6) {
 		if d := decodeDate(data); d.Kind != KindNone {
-			val.Kind, val.Num = d.Kind, d.Num
+			val.Kind, val.Num, val.SummerTime = d.Kind, d.Num, d.SummerTime
 		}
 		return
 	}
@@ -550,13 +658,7 @@ func (r *recordReader) bcdValue(val *Value, data []byte) {
 }
 
 // scale turns a raw number into the record's unit.
-func (v *vibState) scale(raw float64) float64 {
-	x := scaleExp(raw+v.offset, int(v.exp+int8(v.extraExp)))
-	if v.factor != 0 {
-		x *= v.factor
-	}
-	return x
-}
+func (v *vibState) scale(raw float64) float64 { return v.scaling().apply(raw, false) }
 
 // varValue decodes the variable length data field at l by its LVAR byte
 // into the zero Value val.

@@ -15,7 +15,11 @@ func allHexFiles(t testing.TB) []string {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no .hex files in testdata: %v", err)
 	}
-	return files
+	ours, err := filepath.Glob("testdata/frames/*.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(files, ours...)
 }
 
 // FuzzDecode feeds arbitrary bytes to the frame and telegram decoders.

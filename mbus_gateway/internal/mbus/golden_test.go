@@ -18,17 +18,25 @@ type goldenResult struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// TestGolden compares our JSON for every frame in testdata/libmbus with
-// testdata/golden/<dir>/<name>.json. Run with -update to rewrite them.
+// TestGolden compares our JSON for every frame in testdata/libmbus and
+// testdata/frames with testdata/golden/<dir>/<name>.json (a <name>.key
+// next to a frame is its meter's key). Run with -update to rewrite them.
 func TestGolden(t *testing.T) {
 	for _, path := range allHexFiles(t) {
 		dir := filepath.Base(filepath.Dir(path))
 		name := strings.TrimSuffix(filepath.Base(path), ".hex")
 		t.Run(dir+"/"+name, func(t *testing.T) {
 			var res goldenResult
+			// A frame of an encrypted meter comes with its key.
+			var key []byte
+			if text, err := os.ReadFile(strings.TrimSuffix(path, ".hex") + ".key"); err == nil {
+				if key, err = ParseHex(string(text)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			raw, err := ParseHex(string(mustRead(t, path)))
 			if err == nil {
-				res.Telegram, err = ParseTelegram(raw)
+				res.Telegram, err = ParseTelegramKey(raw, key)
 			}
 			if err != nil {
 				res.Error = err.Error()

@@ -41,6 +41,12 @@ func WriteText(w io.Writer, n int, t *Telegram) error {
 	if t.AppError >= 0 {
 		fmt.Fprintf(&sb, "\napplication error %d: %s", t.AppError, AppErrorName(t.AppError))
 	}
+	if t.Alarm != nil {
+		fmt.Fprintf(&sb, "\nalarm, status 0x%02X", t.Alarm.Status)
+	}
+	if t.SecurityMode != 0 {
+		fmt.Fprintf(&sb, "\ndecrypted (security mode %d)", t.SecurityMode)
+	}
 	sb.WriteByte('\n')
 	if len(t.Records) > 0 {
 		tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)

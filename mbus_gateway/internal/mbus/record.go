@@ -1,6 +1,8 @@
 package mbus
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -49,6 +51,7 @@ const (
 	KindDateTime                  // Time(), date and time (types F, I)
 	KindTime                      // Time(), time of day only (type J)
 	KindBytes                     // Bytes() (binary, manufacturer specific)
+	KindProfile                   // Profile(): a series of values with their times
 )
 
 // Value is the decoded data field of a record.
@@ -59,12 +62,133 @@ const (
 // TimeValue and BytesValue to make them.
 type Value struct {
 	Kind ValueKind
+	// SummerTime is set for a date and time (type F) that the meter
+	// marks as summer (daylight saving) time.
+	SummerTime bool
 	// Num is the number of KindNumber and, for KindDate, KindDateTime
 	// and KindTime, the Unix seconds of the meter's local wall clock
 	// read as UTC (a time of day lies on 0000-01-01).
 	Num float64
-	// Text is the text of KindText and the raw bytes of KindBytes.
+	// Text is the text of KindText, the raw bytes of KindBytes and the
+	// packed points of KindProfile (see ProfileValue).
 	Text string
+}
+
+// ProfilePoint is one value of a compact profile (EN 13757-3:2018,
+// annex F): the storage number it stands for, its time (when the
+// telegram gives a base time and the profile a time spacing) and its
+// value in the record's unit.
+type ProfilePoint struct {
+	Storage uint64
+	// Time is the meter's local time as a UTC wall clock; zero when
+	// unknown. DateOnly is set when the base time was a date (type G).
+	Time     time.Time
+	DateOnly bool
+	// Value is valid unless Invalid is set (the meter marked the value
+	// invalid, or it cannot be worked out without a base value).
+	Value   float64
+	Invalid bool
+}
+
+// packedPointLen is the size of one packed ProfilePoint: storage, Unix
+// seconds and value bits (8 bytes each), then a flag byte.
+const packedPointLen = 25
+
+// Flags of a packed ProfilePoint.
+const (
+	pointHasTime = 1 << iota
+	pointDateOnly
+	pointInvalid
+)
+
+// ProfileValue returns a KindProfile Value holding points. They are
+// packed into Text, which keeps every Value (and so every Record) small.
+func ProfileValue(points []ProfilePoint) Value {
+	b := make([]byte, 0, len(points)*packedPointLen)
+	for _, p := range points {
+		var flags byte
+		var secs int64
+		if !p.Time.IsZero() {
+			flags, secs = pointHasTime, p.Time.Unix()
+		}
+		if p.DateOnly {
+			flags |= pointDateOnly
+		}
+		if p.Invalid {
+			flags |= pointInvalid
+		}
+		b = binary.LittleEndian.AppendUint64(b, p.Storage)
+		b = binary.LittleEndian.AppendUint64(b, uint64(secs))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Value))
+		b = append(b, flags)
+	}
+	return Value{Kind: KindProfile, Text: string(b)}
+}
+
+// Profile returns the points of a KindProfile value, nil for other kinds.
+func (v Value) Profile() []ProfilePoint {
+	if v.Kind != KindProfile {
+		return nil
+	}
+	points := make([]ProfilePoint, len(v.Text)/packedPointLen)
+	for i := range points {
+		b := v.Text[i*packedPointLen : (i+1)*packedPointLen]
+		flags := b[24]
+		p := &points[i]
+		p.Storage = binary.LittleEndian.Uint64([]byte(b[0:8]))
+		if flags&pointHasTime != 0 {
+			p.Time = time.Unix(int64(binary.LittleEndian.Uint64([]byte(b[8:16]))), 0).UTC()
+		}
+		p.Value = math.Float64frombits(binary.LittleEndian.Uint64([]byte(b[16:24])))
+		p.DateOnly, p.Invalid = flags&pointDateOnly != 0, flags&pointInvalid != 0
+	}
+	return points
+}
+
+// profilePointJSON is the JSON form of a ProfilePoint.
+type profilePointJSON struct {
+	Storage uint64   `json:"storage"`
+	Time    *string  `json:"time"`
+	Value   *float64 `json:"value"`
+}
+
+// MarshalJSON writes {"storage": n, "time": "…" or null, "value": x or null}.
+func (p ProfilePoint) MarshalJSON() ([]byte, error) {
+	j := profilePointJSON{Storage: p.Storage}
+	if !p.Time.IsZero() {
+		s := p.Time.Format("2006-01-02T15:04:05")
+		if p.DateOnly {
+			s = p.Time.Format(time.DateOnly)
+		}
+		j.Time = &s
+	}
+	if !p.Invalid && !math.IsNaN(p.Value) && !math.IsInf(p.Value, 0) {
+		j.Value = &p.Value
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (p *ProfilePoint) UnmarshalJSON(b []byte) error {
+	var j profilePointJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("profile point: %w", err)
+	}
+	*p = ProfilePoint{Storage: j.Storage, Invalid: j.Value == nil}
+	if j.Value != nil {
+		p.Value = *j.Value
+	}
+	if j.Time != nil {
+		t, err := time.Parse("2006-01-02T15:04:05", *j.Time)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, *j.Time); err != nil {
+				return fmt.Errorf("profile point time %q: %w", *j.Time, err)
+			}
+			p.DateOnly = true
+		}
+		p.Time = t
+	}
+	return nil
 }
 
 // TimeValue returns a Value of kind KindDate, KindDateTime or KindTime
@@ -111,14 +235,23 @@ func (v Value) String() string {
 		return v.Time().Format(time.TimeOnly)
 	case KindBytes:
 		return hex.EncodeToString([]byte(v.Text))
+	case KindProfile:
+		b, err := json.Marshal(v.Profile())
+		if err != nil {
+			return ""
+		}
+		return string(b)
 	}
 	return ""
 }
 
-// MarshalJSON writes numbers as JSON numbers, everything else as strings
+// MarshalJSON writes numbers as JSON numbers, a profile as an array of
+// points (see ProfilePoint.MarshalJSON), everything else as strings
 // (dates in ISO 8601, binary as lower-case hex) and KindNone as null.
 func (v Value) MarshalJSON() ([]byte, error) {
 	switch v.Kind {
+	case KindProfile:
+		return json.Marshal(v.Profile())
 	case KindNone:
 		return []byte("null"), nil
 	case KindNumber:
@@ -178,6 +311,8 @@ type recordJSON struct {
 	DIF      HexString   `json:"dif"`
 	VIF      HexString   `json:"vif"`
 	Error    RecordError `json:"error,omitempty"`
+	// SummerTime is Value.SummerTime.
+	SummerTime bool `json:"summer_time,omitempty"`
 }
 
 // MarshalJSON writes the fields in their documented order.
@@ -185,7 +320,22 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	return json.Marshal(recordJSON{
 		Key: r.Key, Function: r.Function, Storage: r.Storage, Tariff: r.Tariff, Subunit: r.Subunit,
 		Quantity: r.Quantity, Unit: r.Unit, Value: r.Value, DIF: r.DIF, VIF: r.VIF, Error: r.Error,
+		SummerTime: r.Value.SummerTime,
 	})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Record{
+		Key: j.Key, Function: j.Function, Storage: j.Storage, Tariff: j.Tariff, Subunit: j.Subunit,
+		Quantity: j.Quantity, Unit: j.Unit, Value: j.Value, DIF: j.DIF, VIF: j.VIF, Error: j.Error,
+	}
+	r.Value.SummerTime = j.SummerTime
+	return nil
 }
 
 // HexBytes is a byte slice that reads and writes as lower-case hex text.
@@ -228,6 +378,14 @@ func (h *HexString) UnmarshalText(b []byte) error {
 // UnmarshalJSON reads what MarshalJSON wrote. Strings come back as
 // KindText: the JSON form does not say whether a string was a date.
 func (v *Value) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		var points []ProfilePoint
+		if err := json.Unmarshal(t, &points); err != nil {
+			return fmt.Errorf("record value: %w", err)
+		}
+		*v = ProfileValue(points)
+		return nil
+	}
 	var x any
 	if err := json.Unmarshal(b, &x); err != nil {
 		return fmt.Errorf("record value: %w", err)
@@ -240,7 +398,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	case string:
 		*v = Value{Kind: KindText, Text: t}
 	default:
-		return fmt.Errorf("record value: want number, string or null, got %s", b)
+		return fmt.Errorf("record value: want number, string, array or null, got %s", b)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package mbus
 
 import (
+	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,15 +26,14 @@ type telegramText struct {
 	keyArr  [128]keySlot
 	nkeys   int
 	bigKeys []keySlot
+	// clashes lists the records whose key an earlier record has.
+	clashes []int32
 }
 
 // keySlot is one entry of the key set.
 type keySlot struct {
 	rec  int32  // index of the record with the key, plus one; 0 is free
 	hash uint32 // hash of the key
-	// next is the next "_<n>" to try when the key clashes again, so that
-	// many records with one key are numbered in linear time.
-	next uint32
 }
 
 // prepare sizes the buffer for a telegram of n records and length
@@ -51,6 +52,7 @@ func (t *telegramText) initKeys(n int) {
 		size *= 2
 	}
 	t.nkeys = size
+	t.clashes = t.clashes[:0]
 	if size > len(t.keyArr) {
 		t.bigKeys = make([]keySlot, size)
 	}
@@ -88,32 +90,29 @@ func (t *telegramText) keepOr(b []byte, s string) string {
 }
 
 // setKey gives recs[i] its key; qual is what VIFEs add to the key but not
-// to the quantity, qhash is keyHash of the quantity. The rule, stable for
-// a meter model because it depends only on the record layout:
+// to the quantity, qhash is keyHash of the quantity. The key depends only
+// on what the record says, never on where it stands:
 //
 //	key = quantity
-//	    + VIFE qualifiers            e.g. "_forward", "_l1", "_future"
+//	    + VIFE qualifiers            e.g. "_forward", "_l1", "_x01"
 //	    + "_max" | "_min" | "_err"   for maximum, minimum, value during error
 //	    + "_s<n>"                    for storage number n > 0
 //	    + "_t<n>"                    for tariff n > 0
 //	    + "_u<n>"                    for subunit n > 0
-//	    + "_2", "_3", …              when an earlier record has the same key
 //
-// Quantities contain only [a-z0-9_], so keys do too.
-func (t *telegramText) setKey(recs []Record, i int, qual []string, qhash uint64) {
+// When another record has the same key, finishKeys tells them apart
+// once all records have keys. Quantities contain only [a-z0-9_], so keys
+// do too.
+func (t *telegramText) setKey(recs []Record, i int, qual []byte, qhash uint64) {
 	r := &recs[i]
 	if len(qual) == 0 && r.Function == FuncInstantaneous && r.Storage == 0 && r.Tariff == 0 && r.Subunit == 0 {
-		// Most records: the key is the quantity itself, if it is free.
-		if slot, h := findKey(t, recs, qhash, r.Quantity); slot.rec == 0 {
-			r.Key = r.Quantity
-			*slot = keySlot{rec: int32(i) + 1, hash: h}
-			return
-		}
+		// Most records: the key is the quantity itself.
+		r.Key = r.Quantity
+		t.claim(recs, i, qhash, r.Quantity)
+		return
 	}
 	k := append(t.buf(), r.Quantity...)
-	for _, q := range qual {
-		k = append(k, q...)
-	}
+	k = append(k, qual...)
 	switch r.Function {
 	case FuncMaximum:
 		k = append(k, "_max"...)
@@ -131,21 +130,110 @@ func (t *telegramText) setKey(recs []Record, i int, qual []string, qhash uint64)
 	if r.Subunit > 0 {
 		k = appendUint(append(k, "_u"...), uint64(r.Subunit))
 	}
-	base, kh := len(k), keyHash(qhash, k[len(r.Quantity):])
-	slot, h := findKey(t, recs, kh, k)
-	if slot.rec != 0 {
-		clash := slot
-		n := max(2, clash.next) // resume after the last clash of this key
-		for ; ; n++ {
-			k = appendUint(append(k[:base], '_'), uint64(n))
-			if slot, h = findKey(t, recs, keyHash(kh, k[base:]), k); slot.rec == 0 {
-				break
-			}
-		}
-		clash.next = n + 1
-	}
 	r.Key = t.keepOr(k, r.Quantity)
-	*slot = keySlot{rec: int32(i) + 1, hash: h}
+	t.claim(recs, i, keyHash(qhash, k[len(r.Quantity):]), r.Key)
+}
+
+// claim enters recs[i].Key, whose keyHash is kh, into the key set, or
+// notes a clash when an earlier record has the key.
+func (t *telegramText) claim(recs []Record, i int, kh uint64, k string) {
+	if slot, h := findKey(t, recs, kh, k); slot.rec == 0 {
+		*slot = keySlot{rec: int32(i) + 1, hash: h}
+	} else {
+		t.clashes = append(t.clashes, int32(i))
+	}
+}
+
+// finishKeys makes the keys unique once every record has its key,
+// without looking at where records stand: of records with the same key
+// that differ in their DIF…VIFE bytes, those with the lowest bytes keep
+// the key and the others add "_r" and their bytes in hex. Only records
+// alike byte for byte, which nothing else tells apart, are numbered
+// "_2", "_3", … in telegram order.
+func (t *telegramText) finishKeys(recs []Record) {
+	if len(t.clashes) == 0 {
+		return
+	}
+	// The clashing records and the records that hold their keys.
+	group := t.clashes
+	for _, i := range t.clashes {
+		slot, _ := findKey(t, recs, keyHash(keyHashStart, recs[i].Key), recs[i].Key)
+		group = append(group, slot.rec-1)
+	}
+	slices.SortFunc(group, func(a, b int32) int {
+		if c := strings.Compare(recs[a].Key, recs[b].Key); c != 0 {
+			return c
+		}
+		if c := compareLayout(&recs[a], &recs[b]); c != 0 {
+			return c
+		}
+		return int(a - b)
+	})
+	group = slices.Compact(group)
+	for n := 0; n < len(group); {
+		base := recs[group[n]].Key
+		end := n + 1
+		for end < len(group) && recs[group[end]].Key == base {
+			end++
+		}
+		// The lowest bytes keep the key.
+		slot, _ := findKey(t, recs, keyHash(keyHashStart, base), base)
+		slot.rec = group[n] + 1
+		stem, next := base, uint64(2)
+		for k := n + 1; k < end; k++ {
+			r, prev := &recs[group[k]], &recs[group[k-1]]
+			if compareLayout(r, prev) != 0 {
+				b := append(t.buf(), base...)
+				b = append(b, "_r"...)
+				b = hex.AppendEncode(b, []byte(r.DIF))
+				b = hex.AppendEncode(b, []byte(r.VIF))
+				stem, next = t.keep(b), 2
+				if t.free(recs, stem) {
+					t.claimNew(recs, group[k], stem)
+					continue
+				}
+			}
+			// Twins follow each other, so numbering goes on from the last
+			// number given (linear even for thousands of twins).
+			var key string
+			key, next = t.numbered(recs, stem, next)
+			t.claimNew(recs, group[k], key)
+		}
+		n = end
+	}
+	t.clashes = group[:0]
+}
+
+// compareLayout orders records by their VIF and then DIF bytes.
+func compareLayout(a, b *Record) int {
+	if c := strings.Compare(string(a.VIF), string(b.VIF)); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.DIF), string(b.DIF))
+}
+
+// free reports whether no record holds key k.
+func (t *telegramText) free(recs []Record, k string) bool {
+	slot, _ := findKey(t, recs, keyHash(keyHashStart, k), k)
+	return slot.rec == 0
+}
+
+// numbered returns the first free key of stem_<from>, stem_<from+1>, …
+// and the number to go on from.
+func (t *telegramText) numbered(recs []Record, stem string, from uint64) (string, uint64) {
+	for n := from; ; n++ {
+		b := appendUint(append(append(t.buf(), stem...), '_'), n)
+		if slot, _ := findKey(t, recs, keyHash(keyHashStart, b), b); slot.rec == 0 {
+			return t.keep(b), n + 1
+		}
+	}
+}
+
+// claimNew gives recs[i] the free key k.
+func (t *telegramText) claimNew(recs []Record, i int32, k string) {
+	recs[i].Key = k
+	slot, h := findKey(t, recs, keyHash(keyHashStart, k), k)
+	*slot = keySlot{rec: i + 1, hash: h}
 }
 
 // appendUint appends n in decimal; single digits, by far the most common
@@ -195,4 +283,5 @@ func (t *telegramText) assignKeys(recs []Record) {
 	for i := range recs {
 		t.setKey(recs, i, nil, keyHash(keyHashStart, recs[i].Quantity))
 	}
+	t.finishKeys(recs)
 }

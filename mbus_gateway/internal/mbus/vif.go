@@ -165,6 +165,22 @@ func buildExtFD() [128]vifInfo {
 	return t
 }
 
+// extFDFDVIF is the second level of the first extension table, after
+// VIF 0xFD and VIFE 0xFD (EN 13757-3:2018, table 14), indexed by the
+// next VIFE without its extension bit.
+var extFDFDVIF = buildExtFDFD()
+
+func buildExtFDFD() [128]vifInfo {
+	var t [128]vifInfo
+	for i := range t {
+		t[i] = vifInfo{quantity: "reserved"}
+	}
+	t[0x01] = vifInfo{quantity: "currently_selected_application"}
+	t[0x02] = vifInfo{quantity: "remaining_battery_life", unit: "month"}
+	withHashes(t[:])
+	return t
+}
+
 // extFBVIF is the second extension table, after VIF 0xFB (EN 13757-3:2018,
 // table 13), indexed by the VIFE without its extension bit.
 var extFBVIF = buildExtFB()
@@ -344,4 +360,32 @@ func buildDurationSuffix() [0x18]string {
 		t[i] = side + which + "_duration"
 	}
 	return t
+}
+
+// phaseQual holds the key qualifiers of a total (0) and phases L1-L3.
+var phaseQual = [4]string{"", "_l1", "_l2", "_l3"}
+
+// mfrExtQual names the manufacturer specific VIFEs ext (those after a
+// VIFE 0x7F/0xFF) where the manufacturer documents them as phases, for
+// meters of manufacturer mfr. The second result is false for all others.
+func mfrExtQual(mfr string, ext []byte) (string, bool) {
+	switch mfr {
+	case "SBC":
+		// Saia-Burgess ALE3/AWD3: 0x00 the total, 0x01-0x03 phases L1-L3.
+		if len(ext) == 1 && ext[0] <= 3 {
+			return phaseQual[ext[0]], true
+		}
+	case "EMU", "SEC":
+		// EMU Professional, Schneider Electric iEM3000: 0x01-0x03 phases
+		// L1-L3 (the total has no VIFE).
+		if len(ext) == 1 && ext[0] >= 1 && ext[0] <= 3 {
+			return phaseQual[ext[0]], true
+		}
+	case "ABB":
+		// ABB A41-A44: 0x81-0x83 phase L1-L3, then a status VIFE.
+		if len(ext) == 2 && ext[0] >= 0x81 && ext[0] <= 0x83 && ext[1] < 0x20 {
+			return phaseQual[ext[0]&3], true
+		}
+	}
+	return "", false
 }

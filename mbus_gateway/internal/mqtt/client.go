@@ -48,11 +48,19 @@ type Trimmer interface {
 	Trim(ctx context.Context, maxRows int, maxAge time.Duration, now time.Time) (int, error)
 }
 
+// Memory keeps small values across restarts: here, the discovery
+// components announced per meter (see session.retire).
+type Memory interface {
+	Get(ctx context.Context, key string) (string, bool, error)
+	Set(ctx context.Context, key, value string) error
+}
+
 // Outbox is everything the client needs from the store.
 type Outbox interface {
 	Queue
 	History
 	Trimmer
+	Memory
 }
 
 var _ Outbox = (*store.Store)(nil)

@@ -396,7 +396,54 @@ func (s *session) announce(ctx context.Context, r reading.Reading, force bool) e
 		s.c.log.Warn().Err(err).Str("meter", r.Meter).Msg("no discovery for meter")
 		return nil
 	}
-	return s.await(ctx, s.cli.Publish(m.Topic, 1, m.Retain, m.Payload))
+	m, save := s.retire(ctx, r.Meter, m)
+	if err := s.await(ctx, s.cli.Publish(m.Topic, 1, m.Retain, m.Payload)); err != nil {
+		return err
+	}
+	if save != "" {
+		if err := s.c.box.Set(ctx, componentsKey+r.Meter, save); err != nil {
+			// The next discovery of the meter tries again.
+			s.c.log.Warn().Err(err).Str("meter", r.Meter).Msg("cannot remember announced entities")
+		}
+	}
+	return nil
+}
+
+// componentsKey, followed by the meter id, holds in the store the
+// discovery components announced for the meter (JSON: id → platform).
+const componentsKey = "hass.components."
+
+// retire adds to m, the discovery of meter, the components announced
+// earlier that it no longer has, with only their platform, so that Home
+// Assistant deletes those entities (hass.Retire). It returns the message
+// and, when it changed, the new list of announced components to save
+// once the broker has the message.
+func (s *session) retire(ctx context.Context, meter string, m hass.Message) (hass.Message, string) {
+	stored, ok, err := s.c.box.Get(ctx, componentsKey+meter)
+	if err != nil {
+		s.c.log.Warn().Err(err).Str("meter", meter).Msg("cannot read announced entities: old ones are not removed this time")
+		return m, ""
+	}
+	var earlier map[string]string
+	if ok {
+		if err := json.Unmarshal([]byte(stored), &earlier); err != nil {
+			s.c.log.Warn().Err(err).Str("meter", meter).Msg("announced entities unreadable: starting afresh")
+			earlier = nil
+		}
+	}
+	out, remember, err := hass.Retire(m, earlier)
+	if err != nil {
+		s.c.log.Warn().Err(err).Str("meter", meter).Msg("cannot remove old entities")
+		return m, ""
+	}
+	if !bytes.Equal(out.Payload, m.Payload) {
+		s.c.log.Debug().Str("meter", meter).Msg("discovery removes entities the meter no longer has")
+	}
+	b, err := json.Marshal(remember)
+	if err != nil || string(b) == stored {
+		return out, ""
+	}
+	return out, string(b)
 }
 
 // announceAll publishes discovery for the gateway and every meter the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
@@ -51,6 +52,9 @@ type Meter struct {
 	// BaudReader; it also counts in the bus time estimate.
 	Baud    int
 	Enabled bool
+	// Unguarded passes the meter's totals on as read; by default they go
+	// through the guard (package guard) before they are delivered.
+	Unguarded bool
 }
 
 // Options configure a Poller. Zero fields take the defaults above.
@@ -89,6 +93,10 @@ type Options struct {
 	// MaxPending bounds the readings kept in memory while the sink fails;
 	// beyond it the oldest are dropped, counted and logged.
 	MaxPending int
+	// Previous returns a meter's newest reading from an earlier run (the
+	// store's last state), so that the guard judges the first reading
+	// after a start against it rather than accepting any value. nil: none.
+	Previous func(meter string) (reading.Reading, bool)
 	// BusName names the bus in the stored identities and in the
 	// identifiers of meters that share their manufacturer and ID with
 	// another (see reading.DistinctID); empty for the only bus.

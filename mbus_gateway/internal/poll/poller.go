@@ -168,6 +168,8 @@ type Poller struct {
 	sinkWait   time.Duration
 	sinkRetry  time.Time
 	sinkStatus SinkStatus
+	// resets are the notices of the newest confirmed meter resets.
+	resets []string
 	// reg holds the identities (shared with the other buses' pollers);
 	// unsaved are those the IdentityStore has not taken yet.
 	reg     *Registry

@@ -112,6 +112,11 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 			ev = append(ev, p.failedLocked(m, done, err, resultOtherMeter)...)
 			break
 		}
+		if buildErr == nil && !m.cfg.Unguarded {
+			// After identifyLocked: a meter put in another's place has
+			// another identifier, and its totals start afresh.
+			rd = p.guardLocked(m.last, rd)
+		}
 		var answered []availEvent
 		recovered, answered = p.answeredLocked(m, &rd, done.Sub(start), buildErr, res.DecodeErr != nil)
 		ev = append(ev, answered...)

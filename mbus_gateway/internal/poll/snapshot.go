@@ -143,12 +143,12 @@ func (m *meterState) status(nextDue time.Time) MeterStatus {
 
 // Warnings lists what the user should know about the bus: poll
 // intervals that need more bus time than there is, meters that share
-// their manufacturer and ID, meters replaced since the start. Empty when
-// all is well.
+// their manufacturer and ID, meters replaced since the start, and the
+// newest meter resets the guard confirmed. Empty when all is well.
 func (p *Poller) Warnings() []string {
 	p.mu.Lock()
 	load := busLoad(p.meters, p.opts.Baud)
-	out := p.identityWarningsLocked()
+	out := append(p.identityWarningsLocked(), p.resets...)
 	p.mu.Unlock()
 	if load <= 1 {
 		return out

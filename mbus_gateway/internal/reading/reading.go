@@ -22,7 +22,36 @@ type Reading struct {
 	Time    time.Time     `json:"time"`
 	Header  mbus.Header   `json:"header"`
 	Records []mbus.Record `json:"records"`
+	// Guard lists, by record key, the totals whose value the gateway did
+	// not pass on to Home Assistant as read (see package guard): Records
+	// keep what the meter sent.
+	Guard map[string]Guarded `json:"guard,omitempty"`
 }
+
+// Guarded is the guard's decision on one total of a reading.
+type Guarded struct {
+	// Reason is why: GuardDrop, GuardSpike, GuardErrorDigits (the value is
+	// held back) or GuardReset (a confirmed drop, passed on as a reset).
+	Reason string `json:"reason"`
+	// Published is the value the sensor shows instead of the raw one:
+	// the last accepted value, or the new start after a reset.
+	Published float64 `json:"published"`
+	// Raw is the value as read, in text.
+	Raw string `json:"raw"`
+	// AcceptedAt is the time of the reading Published was accepted from.
+	AcceptedAt time.Time `json:"accepted_at"`
+}
+
+// Reasons of Guarded.
+const (
+	GuardDrop        = "drop"
+	GuardSpike       = "spike"
+	GuardErrorDigits = "error_digits"
+	GuardReset       = "reset"
+)
+
+// Held reports whether the value read is held back.
+func (g Guarded) Held() bool { return g.Reason != GuardReset }
 
 // MeterID gives the identifier used in topics and unique IDs:
 // "<manufacturer>_<id>" in lower case, e.g. "kam_06855817". A header

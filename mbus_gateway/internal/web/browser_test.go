@@ -23,6 +23,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 const ingressToken = "Xy7-test_token"
@@ -148,6 +149,11 @@ func textIs(sel, want string) chromedp.Action[chromedp.Void] {
 		chromedp.WithPollingTimeout(10*time.Second)))
 }
 
+// isTrue waits until the JavaScript expression is true.
+func isTrue(expr string) chromedp.Action[chromedp.Void] {
+	return void(chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second)))
+}
+
 func visible(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(sel))
 }
@@ -161,6 +167,9 @@ func TestBrowser(t *testing.T) {
 		o.Allow = []string{"127.0.0.1", "::1"} // the test's stand-in for the Supervisor
 		o.Refresh = 50 * time.Millisecond
 		o.Warnings = warnings.get
+		o.Bus = func() BusInfo {
+			return BusInfo{Device: "/dev/ttyUSB0", Baud: 2400, TxBytes: 120, RxBytes: 4800, Timeouts: 4, Garbled: 2}
+		}
 	}, heatMeter(t), waterMeter())
 	sec, err := mbus.ParseSecondaryAddress("12345678AE4C0107")
 	if err != nil {
@@ -251,6 +260,10 @@ func TestBrowser(t *testing.T) {
 		textIs("#live-text", "Live"),
 		visible("#warnings"),
 		textIs("#warning-list", corrupt),
+		// Transport errors (3) and errors on the line count alike.
+		textIs("#bus dd:nth-of-type(4)", "9"),
+		textIs("#bus dd:nth-of-type(5)", "4 timeouts · 2 garbled"),
+		isTrue(`document.querySelector("#scan-card").getBoundingClientRect().top < document.querySelector("#meters").getBoundingClientRect().top`),
 	)
 	run("open the telegram", click(heat+" details.telegram summary"), visible(heat+" pre.raw"))
 	subtitle, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(heat+" .meter-sub")))
@@ -272,10 +285,34 @@ func TestBrowser(t *testing.T) {
 	f.poller.setEnergy(0, 40000.5)
 	run("live update", textIs(heat+` tr[data-key="energy"] td.num`, "40,000.5"))
 
+	// An identifier keeps its digits; a total the guard holds back says
+	// what Home Assistant shows instead.
+	f.poller.update(func(s *poll.Snapshot) {
+		rd := *s.Meters[0].Reading
+		rd.Records = append(slices.Clone(rd.Records), mbus.Record{Key: "fabrication_number", Quantity: "fabrication_number",
+			Value: mbus.Value{Kind: mbus.KindNumber, Num: 123456}, DIF: "\x0c", VIF: "\x78"},
+			mbus.Record{Key: "energy_s1", Quantity: "energy", Unit: "kWh", Storage: 1,
+				Value: mbus.Value{Kind: mbus.KindNumber, Num: 36000}, DIF: "\x44", VIF: "\x06"},
+			mbus.Record{Key: "date_s1", Quantity: "date", Storage: 1,
+				Value: mbus.Value{Kind: mbus.KindText, Text: "2025-12-31"}, DIF: "\x42", VIF: "\x6c"})
+		rd.Records[0].Value.Num = 2000
+		rd.Guard = map[string]reading.Guarded{"energy": {Reason: reading.GuardDrop, Published: 40000.5, Raw: "2000"}}
+		s.Meters[0].Reading = &rd
+	})
+	run("identifier and held total, history folded",
+		textIs(heat+` details.more tr[data-key="fabrication_number"] td.num`, "00123456"),
+		textIs(heat+` tr[data-key="energy"] td.num small.guard`, "held (drop), Home Assistant shows 40,000.5"),
+		textIs(heat+` details.more tr[data-key="energy_s1"] td.num`, "36,000"),
+		textIs(heat+` details.more tr[data-key="date_s1"] td.num`, "Dec 31, 2025"),
+		textIs(heat+` details.more summary`, "3 more values (history, tariffs, diagnostics)"),
+		isTrue(`!document.querySelector("`+heat+` details.more").open`),
+		isTrue(`document.querySelector("`+heat+` table.values tr[data-key='flow_temperature']").closest("details") === null`),
+	)
+
 	before := len(f.poller.readLog())
 	run("read now",
 		click(heat+" button.read-now"),
-		textIs("#toast", "Read kam_06855817."),
+		textIs("#toast", "Read Heating."),
 	)
 	if got := f.poller.readLog()[before:]; !slices.Equal(got, []string{"kam_06855817"}) {
 		t.Errorf("reads after the click: got %q, want the heat meter once", got)
@@ -286,6 +323,7 @@ func TestBrowser(t *testing.T) {
 		click("#scan-start"),
 		visible("#scan-progress"),
 		textIs("#scan-text", "1 of 4 · 1 found"),
+		isTrue(`document.querySelector("`+heat+` .meter-meta").textContent.includes("reads paused while the bus is scanned")`),
 	)
 	disabled, err := chromedp.Run(ctx, chromedp.JavascriptAttribute[bool](chromedp.CSS("#scan-start"), "disabled"))
 	if err != nil {
@@ -313,6 +351,7 @@ func TestBrowser(t *testing.T) {
 	run("desktop screenshot", screenshot(t, "status-desktop.png", 1280, 900, false))
 	run("phone screenshot", screenshot(t, "status-phone.png", 390, 844, true))
 	run("dark screenshot", colorScheme("dark"), screenshot(t, "status-desktop-dark.png", 1280, 900, false))
+	run("phone dark screenshot", screenshot(t, "status-phone-dark.png", 390, 844, true))
 
 	warnings.set(nil)
 	run("warnings gone", chromedp.WaitNotVisible(chromedp.CSS("#warnings")))

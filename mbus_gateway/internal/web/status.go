@@ -9,6 +9,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 )
 
 // Status is the JSON document of GET /status and of every event on
@@ -135,6 +136,10 @@ type MeterStatus struct {
 	// records in telegram order, as `decode --format json` gives them).
 	Header *mbus.Header  `json:"header,omitempty"`
 	Values []mbus.Record `json:"values"`
+	// Guard is what the guard decided on the totals of that read, by
+	// key (reading.Reading.Guard): values held back or passed on as a
+	// meter reset.
+	Guard map[string]reading.Guarded `json:"guard,omitempty"`
 	// Raw holds the frames of the last answer as hex, for bug reports.
 	Raw []string `json:"raw,omitempty"`
 }
@@ -227,6 +232,7 @@ func meterStatus(m poll.MeterStatus) MeterStatus {
 		if m.Reading.Records != nil {
 			ms.Values = m.Reading.Records
 		}
+		ms.Guard = m.Reading.Guard
 	}
 	return ms
 }

@@ -3,6 +3,8 @@
 package readingtest
 
 import (
+	"encoding/json"
+	"testing"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
@@ -35,4 +37,19 @@ func Heat(meter, id string, at time.Time, records ...mbus.Record) reading.Readin
 		},
 		Records: records,
 	}
+}
+
+// RoundTrip returns r as the outbox and the last state give it back:
+// through its JSON form, where dates become text.
+func RoundTrip(t testing.TB, r reading.Reading) reading.Reading {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back reading.Reading
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }

@@ -67,6 +67,52 @@
     return String(v);
   }
 
+  // Identifiers are not quantities: shown as the meter sent them, without
+  // grouping, with the leading zeros of their BCD digits (the DIF's data
+  // field says how many, EN 13757-3 table 4).
+  const identifiers = new Set(["fabrication_number", "enhanced_identification", "bus_address",
+    "customer", "customer_location", "parameter_set_identification", "model_version",
+    "hardware_version", "firmware_version", "software_version", "access_number"]);
+  const bcdDigits = { 9: 2, 10: 4, 11: 6, 12: 8, 14: 12 };
+
+  // held notes what Home Assistant shows instead of a total the guard
+  // holds back, or that it took a drop as a meter reset.
+  function held(g) {
+    if (!g) return null;
+    const text = g.reason === "reset" ? "meter reset"
+      : "held (" + g.reason.replace("_", " ") + "), Home Assistant shows " + value(g.published);
+    return el("small", { class: "guard", text: text });
+  }
+
+  // isMain tells the values a meter card shows first: the current totals,
+  // powers, flows and temperatures. History (storage), tariffs, subunits,
+  // maxima and minima, limits, settings and identification are folded.
+  const mainQuantity = /^(energy|reactive_energy|apparent_energy|volume|mass|units_for_hca|power|reactive_power|apparent_power|volume_flow|mass_flow|flow_temperature|return_temperature|temperature_difference|external_temperature|voltage|current|pressure|relative_humidity|frequency)(_|$)/;
+  function isMain(r) {
+    return !r.storage && !r.tariff && !r.subunit && (!r.function || r.function === "instantaneous") &&
+      mainQuantity.test(r.quantity || "") && !/_limit|_per_|_duration/.test(r.quantity) && r.value !== null;
+  }
+
+  // Dates and times of the meter are its wall clock (no zone): shown in
+  // the reader's format without converting them.
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone: "UTC" });
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" });
+  function meterTime(s) {
+    const m = /^(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2})?)?$/.exec(s);
+    if (!m) return null;
+    const d = new Date(s + (m[2] ? "Z" : "T00:00:00Z"));
+    if (isNaN(d)) return null;
+    return (m[2] ? dateTimeFormat : dateFormat).format(d);
+  }
+
+  function recordValue(r) {
+    if (typeof r.value === "string") return meterTime(r.value) || r.value;
+    if (typeof r.value !== "number" || !identifiers.has(r.quantity)) return value(r.value);
+    if (!Number.isSafeInteger(r.value) || r.value < 0) return String(r.value);
+    const digits = bcdDigits[parseInt((r.dif || "").slice(0, 2), 16) & 0x0f] || 0;
+    return String(r.value).padStart(digits, "0");
+  }
+
   // ---- small DOM helpers ------------------------------------------------
 
   function setPill(node, text, tone) {
@@ -175,13 +221,26 @@
       ["Port", b.device || "—"],
       b.baud ? ["Baud rate", integerFormat.format(b.baud)] : null,
       ["Reads", integerFormat.format(b.polls)],
-      ["Errors", integerFormat.format(b.errors)],
+      ["Errors", integerFormat.format(b.errors + linkErrors(b))],
+      linkErrors(b) ? ["On the line", linkDetail(b)] : null,
       ["Sent / received", bytes(b.tx_bytes || 0) + " / " + bytes(b.rx_bytes || 0)],
       ["Bus load", Math.round((b.load || 0) * 100) + " %"],
       b.state !== "up" && b.since ? ["Since", ago(b.since)] : null,
       b.retry_at ? ["Next try", ago(b.retry_at)] : null,
     ]);
     setError(error, b.last_error);
+  }
+
+  // linkErrors are errors of single answers on the line: timed out,
+  // garbled or collided (/status: timeouts, garbled, collisions). The
+  // bus's errors (b.errors) are those of the port or converter itself.
+  function linkErrors(b) {
+    return (b.timeouts || 0) + (b.garbled || 0) + (b.collisions || 0);
+  }
+
+  function linkDetail(b) {
+    return [[b.timeouts, "timeouts"], [b.garbled, "garbled"], [b.collisions, "collisions"]]
+      .filter(([n]) => n > 0).map(([n, what]) => integerFormat.format(n) + " " + what).join(" · ");
   }
 
   function renderBroker(b) {
@@ -254,7 +313,10 @@
     c.meta = el("div", { class: "meter-meta" });
     c.error = el("p", { class: "error", hidden: true });
     c.values = el("tbody");
-    c.read = el("button", { class: "button read-now", type: "button", text: "Read now", onclick: () => readNow(id, c.read) });
+    c.moreValues = el("tbody");
+    c.moreLabel = el("summary");
+    c.more = el("details", { class: "more" }, c.moreLabel, el("table", { class: "values" }, c.moreValues));
+    c.read = el("button", { class: "button read-now", type: "button", text: "Read now", onclick: () => readNow(id, c.name.textContent, c.read) });
     c.raw = el("pre", { class: "raw" });
     c.decoded = el("pre", { class: "decoded" });
     c.copy = el("button", { class: "button copy", type: "button", text: "Copy for bug report", onclick: () => copyTelegram(c) });
@@ -267,6 +329,7 @@
       el("div", { class: "meter-head" }, el("div", null, c.name, c.sub), c.pill),
       c.meta, c.error,
       el("table", { class: "values" }, c.values),
+      c.more,
       el("div", { class: "actions" }, c.read),
       c.details);
     return c;
@@ -280,20 +343,30 @@
     const [label, tone] = breaker(m);
     setPill(c.pill, label, tone);
     const meta = ["Read " + ago(m.last_success)];
+    if (m.enabled && state.status.scan && state.status.scan.running) meta.push("reads paused while the bus is scanned");
     if (m.enabled && m.interval_seconds) meta.push("every " + span(m.interval_seconds));
     if (m.failures > 0) meta.push(m.failures + (m.failures === 1 ? " failure" : " failures") + " in a row");
     c.meta.textContent = meta.join(" · ");
     setError(c.error, m.last_error || (m.decode_error ? "Decoding: " + m.decode_error : ""));
 
-    const rows = (m.values || []).map((r) => {
+    const row = (r) => {
       const detail = r.key !== r.quantity ? words(r.key) : "";
       return el("tr", { "data-key": r.key },
         el("th", null, words(r.quantity || r.key), detail ? el("small", { text: detail }) : null),
-        el("td", { class: "num", text: value(r.value) }),
+        el("td", { class: "num", text: recordValue(r) },
+          held(m.guard && m.guard[r.key])),
         el("td", { class: "unit", text: r.unit || "" }));
-    });
+    };
+    const values = m.values || [];
+    let main = values.filter(isMain);
+    if (!main.length) main = values; // nothing stands out: show it all
+    const rest = values.filter((r) => !main.includes(r));
+    const rows = main.map(row);
     if (!rows.length) rows.push(el("tr", null, el("td", { class: "no-data", colspan: "3", text: "No values yet." })));
     c.values.replaceChildren(...rows);
+    c.moreValues.replaceChildren(...rest.map(row));
+    c.more.hidden = rest.length === 0;
+    c.moreLabel.textContent = rest.length + (rest.length === 1 ? " more value" : " more values") + " (history, tariffs, diagnostics)";
 
     const raw = (m.raw || []).join("\n");
     c.details.hidden = !raw && !m.header;
@@ -301,12 +374,12 @@
     c.decoded.textContent = m.header ? JSON.stringify({ header: m.header, records: m.values }, null, 2) : "—";
   }
 
-  async function readNow(id, button) {
+  async function readNow(id, name, button) {
     button.disabled = true;
     button.textContent = "Reading…";
     try {
       await post("meters/" + encodeURIComponent(id) + "/read");
-      toast("Read " + id + ".");
+      toast("Read " + (name || id) + ".");
       refresh();
     } catch (e) {
       toast("Read failed: " + e.message, "err");
@@ -394,7 +467,7 @@
     button.disabled = true;
     try {
       await post("meters", { address: address, name: input.value.trim(), bus: $("scan-bus").value });
-      toast("Added meter " + address + ".");
+      toast("Added meter " + (input.value.trim() || address) + ".");
       refresh();
     } catch (e) {
       toast("Adding failed: " + e.message, "err");
