@@ -175,10 +175,6 @@ func TestBuses(t *testing.T) {
 	stop(t, gw)
 }
 
-// payloadIs matches a message by its payload.
-func payloadIs(want string) func(mosquittotest.Message) bool {
-	return func(m mosquittotest.Message) bool { return string(m.Payload) == want }
-}
 
 // TestPreviousReleaseOptions: the options file of the previous release
 // (single bus, no buses:) validates unchanged, and a gateway started on it,
