@@ -53,6 +53,7 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 			restart = append(restart, f.key)
 		}
 	}
+	var meters []string
 	for _, b := range p.buses {
 		if !hasBus(o, b.cfg.Name) {
 			continue // the bus is gone: that takes a restart (buses)
@@ -67,12 +68,13 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 			return applied, restart
 		}
 		if s := describeChanges(ch); s != "" {
-			applied = append(applied, what+": "+s)
+			meters = append(meters, what+": "+s)
 		}
 	}
 	if o.PollInterval != cur.PollInterval {
 		applied = append(applied, "poll_interval")
 	}
+	applied = append(applied, meters...)
 	cur.Meters, cur.PollInterval = o.Meters, o.PollInterval
 	for i, b := range cur.Buses {
 		cur.Buses[i].Meters = busMeters(o, b.Name)
