@@ -175,7 +175,6 @@ func TestBuses(t *testing.T) {
 	stop(t, gw)
 }
 
-
 // TestPreviousReleaseOptions: the options file of the previous release
 // (single bus, no buses:) validates unchanged, and a gateway started on it,
 // with only the machine's own values replaced (device, broker, ports,
