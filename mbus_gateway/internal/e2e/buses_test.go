@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,18 +68,7 @@ func TestBuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	link := filepath.Join(t.TempDir(), "usb-M-Bus_Master-if00-port0")
-	ctx, cancel := context.WithCancel(context.Background())
-	pty, err := plantBus.OpenPTY(ctx, link)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pty.Close(); err != nil {
-			t.Errorf("pty: %v", err)
-		}
-		cancel()
-	})
+	servePTY(t, plantBus, link)
 	conv := startConverter(t, stairBus)
 
 	broker := mosquittotest.Start(t)
@@ -197,18 +185,7 @@ func TestPreviousReleaseOptions(t *testing.T) {
 	}
 	dir := t.TempDir()
 	link := filepath.Join(dir, "ttyUSB0")
-	ctx, cancel := context.WithCancel(context.Background())
-	pty, err := bus.OpenPTY(ctx, link)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := pty.Close(); err != nil {
-			t.Errorf("pty: %v", err)
-		}
-		cancel()
-	})
+	servePTY(t, bus, link)
 	broker := mosquittotest.Start(t)
 	rec := mosquittotest.Subscribe(t, broker.URL(), "mbus/#")
 	host, brokerPort, _ := strings.Cut(broker.Addr(), ":")
