@@ -5,8 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 )
 
 // A gateway with two buses: /status lists both (the first one also in
@@ -93,4 +97,50 @@ func TestTwoBuses(t *testing.T) {
 			t.Errorf("/status lacks %q", key)
 		}
 	}
+}
+
+// TestBrowserBuses: the page shows a card per bus and scans the bus chosen
+// in the scan form; a meter found there is added to that bus.
+func TestBrowserBuses(t *testing.T) {
+	browser := chromium(t)
+	first, second := newFakePoller(heatMeter(t)), newFakePoller(waterMeter())
+	second.update(func(s *poll.Snapshot) {
+		s.Bus.State = "down"
+		s.Bus.LastError = "dial tcp 10.0.0.9:10001: connection refused"
+	})
+	second.found, second.steps = []master.Found{{Primary: 9}}, 1
+	firstAdder, secondAdder := &fakeAdder{p: first}, &fakeAdder{p: second}
+	f := newFixture(t, func(o *Options) {
+		o.Allow = []string{"127.0.0.1", "::1"}
+		o.Refresh = 50 * time.Millisecond
+		o.Buses = []Bus{
+			{Name: "cellar", Poller: first, Adder: firstAdder, Info: o.Bus},
+			{Name: "attic", Poller: second, Adder: secondAdder, Info: func() BusInfo { return BusInfo{Device: "tcp://10.0.0.9:10001"} }},
+		}
+	})
+	br := browse(t, browser, f.s)
+	br.run("open the page",
+		chromedp.Navigate(br.page),
+		textIs("#bus-card h2", "Bus cellar"),
+		textIs("#bus-state", "Up"),
+		textIs("#bus-card-1 h2", "Bus attic"),
+		textIs("#bus-card-1 .pill", "Down"),
+		textIs("#bus-card-1 .error", "dial tcp 10.0.0.9:10001: connection refused"),
+		visible("#scan-bus"),
+		isTrue(`document.querySelector("#meter-kam_06855817 .meter-sub").textContent.startsWith("Bus cellar")`),
+	)
+	row := `#found-rows tr[data-address="9"]`
+	br.run("scan the attic and add what it found",
+		chromedp.SetValue(chromedp.CSS("#scan-bus"), "attic"),
+		chromedp.SetValue(chromedp.CSS("#scan-mode"), "primary"),
+		click("#scan-start"),
+		visible(row+" button.add"),
+		click(row+" button.add"),
+		textIs(row+" .pill", "Configured"),
+	)
+	if got, want := secondAdder.calls(), []AddRequest{{Address: "9"}}; !slices.Equal(got, want) || len(firstAdder.calls()) > 0 {
+		t.Errorf("adder calls: cellar %+v, attic %+v; want %+v on attic", firstAdder.calls(), got, want)
+	}
+	br.run("screenshot", screenshot(t, "status-buses.png", 1280, 900, false))
+	br.finish()
 }
