@@ -163,7 +163,9 @@ var bridgeEntities = []bridgeEntity{
 // (connectivity and state, from its health) and its errors, response time, the last scan and the version; the buttons "Scan
 // bus" and "Read all now" and the log level select. It is the device the
 // meters name as via_device. Every entity but connectivity is available
-// while the bridge is online.
+// while the bridge is online. With o.Buses, the entities of a bus (its
+// connectivity, state, errors, last scan and scan button) come once per
+// bus, on BridgeBusTopic.
 func BridgeConfig(o Options) (Message, error) {
 	o, err := o.withDefaults()
 	if err != nil {
