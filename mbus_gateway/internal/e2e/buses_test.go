@@ -150,7 +150,7 @@ func TestBuses(t *testing.T) {
 	// It comes back, and its meters are read again.
 	conv.on()
 	before = busReadings(t, rec)
-	eventually(t, 60*time.Second, "readings of the stairwell's meters again", func() bool {
+	eventually(t, 2*time.Minute, "readings of the stairwell's meters again", func() bool {
 		now := busReadings(t, rec)
 		return now["abb_70000003"] > before["abb_70000003"] && now[byBus["stair-a"]] > before[byBus["stair-a"]]
 	})
