@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -26,19 +27,14 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		"Decodes M-Bus telegrams given as hex digits (spaces and newlines allowed);",
 		"without HEX arguments, or with \"-\", the hex is read from stdin.")
 	format := fs.String("format", "json", "output format: json or text")
-	keyHex := fs.String("key", "", "AES-128 key (32 hex digits) of a meter whose telegrams are encrypted (security mode 5)")
+	keyHex := keyFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
-	var key []byte
-	if *keyHex != "" {
-		k, err := mbus.ParseHex(*keyHex)
-		if err != nil || len(k) != 16 {
-			// The key is a secret: the message does not repeat it.
-			fmt.Fprintln(stderr, "decode: --key: want 32 hex digits (16 bytes)")
-			return 2
-		}
-		key = k
+	key, err := parseKey(*keyHex)
+	if err != nil {
+		fmt.Fprintf(stderr, "decode: %v\n", err)
+		return 2
 	}
 	if *format != "json" && *format != "text" {
 		fmt.Fprintf(stderr, "decode: --format %q: want json or text\n", *format)
@@ -105,4 +101,22 @@ func telegramPrinter(format string) func(w io.Writer, n int, t *mbus.Telegram) e
 		return mbus.WriteText
 	}
 	return func(w io.Writer, _ int, t *mbus.Telegram) error { return mbus.WriteJSON(w, t) }
+}
+
+// keyFlag registers --key, the AES-128 key of an encrypting meter.
+func keyFlag(fs *flag.FlagSet) *string {
+	return fs.String("key", "", "AES-128 key (32 hex digits) of a meter whose telegrams are encrypted (security mode 5)")
+}
+
+// parseKey reads the value of --key: nil when empty.
+func parseKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	k, err := mbus.ParseHex(s)
+	if err != nil || len(k) != 16 {
+		// The key is a secret: the message does not repeat it.
+		return nil, errors.New("--key: want 32 hex digits (16 bytes)")
+	}
+	return k, nil
 }

@@ -31,7 +31,7 @@ func newBusFlagSet(name string, stderr io.Writer, usage ...string) (*flag.FlagSe
 	fs.StringVar(&b.device, "device", "", "serial device (/dev/ttyUSB0, /dev/serial/by-id/…) or tcp://host:port of a converter")
 	fs.IntVar(&b.baud, "baud", transport.DefaultBaud, "bus speed: 300, 600, 1200, 2400, 4800, 9600, 19200 or 38400")
 	fs.StringVar(&b.parity, "parity", "even", "serial parity: even, none or odd")
-	fs.DurationVar(&b.extra, "extra-timeout", 0, "added to the response timeout, for converters that add latency (e.g. 100ms)")
+	fs.DurationVar(&b.extra, "extra-timeout", 0, "added to the response timeout, for converters that add latency (e.g. 100ms); 0: 20ms over TCP, none on a serial port")
 	fs.StringVar(&b.format, "format", "json", "output format: json or text")
 	return fs, b
 }
@@ -79,25 +79,31 @@ func (b *busFlags) start(ctx context.Context, fs *flag.FlagSet, args []string, s
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 		return nil, nil, 1
 	}
-	return master.New(p, master.Options{Baud: b.baud, Extra: b.extra}), p, -1
+	return master.New(p, master.Options{Baud: b.baud, Extra: master.ExtraFor(b.device, b.extra)}), p, -1
 }
 
 // cmdRead implements `mbus-gateway read --device DEV [--baud N] --address A
-// [--format json|text]`: it reads every telegram of one meter and prints
+// [--key HEX] [--format json|text]`: it reads every telegram of one meter,
+// decrypted with the key when it encrypts them, and prints
 // them as `decode` does (one JSON object per telegram and line, or a table
 // per telegram). Records that cannot be decoded are reported on stderr
 // after the telegrams and make the exit code 1.
 func cmdRead(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs, bf := newBusFlagSet("read", stderr,
-		"usage: mbus-gateway read --device DEV [--baud N] --address A [--format json|text]",
+		"usage: mbus-gateway read --device DEV [--baud N] --address A [--key HEX] [--format json|text]",
 		"Reads all telegrams of one meter.")
 	address := fs.String("address", "", "primary address 0-250 or 16-hex-digit secondary address")
+	keyHex := keyFlag(fs)
 	var addr mbus.Address
+	var key []byte
 	m, port, code := bf.start(ctx, fs, args, stderr, func() error {
 		if *address == "" {
 			return usageError{"--address is required (0-250 or 16 hex digits)"}
 		}
 		var err error
+		if key, err = parseKey(*keyHex); err != nil {
+			return err
+		}
 		addr, err = mbus.ParseAddress(strings.TrimSpace(*address))
 		return err
 	})
@@ -105,7 +111,7 @@ func cmdRead(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return code
 	}
 	defer port.Close()
-	res, err := m.Read(ctx, addr)
+	res, err := m.ReadWith(ctx, addr, master.ReadOptions{Key: key})
 	print := telegramPrinter(bf.format)
 	for i, t := range res.Telegrams {
 		if perr := print(stdout, i+1, t); perr != nil {

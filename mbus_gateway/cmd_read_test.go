@@ -146,6 +146,41 @@ func TestReadCommand(t *testing.T) {
 	}
 }
 
+// TestReadCommandKey: a meter whose three telegrams are encrypted
+// (security mode 5) is read whole with --key; without it the read ends
+// at the first telegram, which is printed with its header only, and
+// says that a key is needed.
+func TestReadCommandKey(t *testing.T) {
+	const key = "000102030405060708090A0B0C0D0E0F"
+	k, err := mbus.ParseHex(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := sim.NewBus(sim.Options{})
+	if err := bus.AddMeter(sim.Meter{Primary: 4, Secondary: secondaryAddr(t, "44444444A5110107"), Key: k, Telegrams: [][]byte{
+		shortTelegram(t, 1, true), shortTelegram(t, 2, true), shortTelegram(t, 3, false)}}); err != nil {
+		t.Fatal(err)
+	}
+	dev := serveBus(t, bus, "tcp")
+	read := mustCommand(t, "read")
+
+	out, errOut, code := busCmd(t.Context(), read, "--device", dev, "--baud", "38400", "--address", "4", "--key", key)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("with the key: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+	for i, want := range []string{`"value":1`, `"value":2`, `"value":3`} {
+		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], `"security_mode":5`) {
+			t.Errorf("telegram %d: got %s, want %s in security mode 5", i+1, lines[i], want)
+		}
+	}
+
+	out, errOut, code = busCmd(t.Context(), read, "--device", dev, "--baud", "38400", "--address", "4")
+	if code != 1 || !strings.Contains(errOut, "encrypted, key needed") || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"records":[]`) {
+		t.Errorf("without the key: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
+	}
+}
+
 // TestBusCommandErrors: bad input of every kind is one clear line and a
 // non-zero exit, without touching a bus.
 func TestBusCommandErrors(t *testing.T) {
@@ -176,6 +211,7 @@ func TestBusCommandErrors(t *testing.T) {
 		{"read", []string{"--device", "/dev/null", "--address", "1"}, 1, "/dev/null"},
 		{"read", []string{"--device", "/dev/ttyUSB0", "--address", "1", "--parity", "mark"}, 1, "parity"},
 		{"read", []string{"--nope"}, 2, "flag provided but not defined"},
+		{"read", []string{"--device", "/dev/ttyUSB0", "--address", "1", "--key", "00112233"}, 1, "--key: want 32 hex digits"},
 		{"scan", []string{}, 2, "--device is required"},
 		{"scan", []string{"--device", refused}, 1, "refused"},
 		{"scan", []string{"--device", "/dev/ttyUSB0", "--mode", "tertiary"}, 2, "want primary or secondary"},

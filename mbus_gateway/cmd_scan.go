@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -11,8 +12,10 @@ import (
 // cmdScan implements `mbus-gateway scan --device DEV [--baud N]
 // [--mode primary|secondary] [--format json|text]`: it searches the bus
 // for meters, reports progress on stderr and prints what it found on
-// stdout (one JSON object per meter and line, or a table). Interrupted
-// (SIGINT), it prints what it found so far and exits 1.
+// stdout (one JSON object per meter and line, or a table), then on stderr
+// how many probes it took. Interrupted (SIGINT), it prints what it found
+// so far and exits 1, as it does when meters answered a secondary search
+// but none could be read.
 func cmdScan(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs, bf := newBusFlagSet("scan", stderr,
 		"usage: mbus-gateway scan --device DEV [--baud N] [--mode primary|secondary] [--format json|text]",
@@ -28,7 +31,9 @@ func cmdScan(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return code
 	}
 	defer port.Close()
-	progress := master.ProgressWriter(stderr)
+	var last master.Progress
+	show := master.ProgressWriter(stderr)
+	progress := func(p master.Progress) { last = p; show(p) }
 	var (
 		found []master.Found
 		err   error
@@ -46,9 +51,13 @@ func cmdScan(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "scan: interrupted, %d found so far\n", len(found))
 		return 1
+	case errors.Is(err, master.ErrUnresolved):
+		fmt.Fprintf(stderr, "scan: %v after %d probes; if the meters answer late, raise --extra-timeout\n", err, last.Probes)
+		return 1
 	case err != nil:
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return 1
 	}
+	fmt.Fprintf(stderr, "scan: done, %d found in %d probes\n", len(found), last.Probes)
 	return 0
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
 )
 
 func TestScanCommand(t *testing.T) {
@@ -33,7 +36,7 @@ func TestScanCommand(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("found: got %q, want %q", got, want)
 			}
-			if !strings.Contains(errOut, "probes, 4 found") {
+			if !strings.Contains(errOut, "done, 4 found in ") {
 				t.Errorf("progress: got %q, want a final count", errOut)
 			}
 		})
@@ -71,4 +74,30 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 		c.cancel()
 	}
 	return n, err
+}
+
+// TestScanSlowConverter: a TCP bus at 2400 baud whose meters answer
+// 190 ms after a request, just after the window of EN 13757-2. The scan
+// used to end at once, with no meter, exit 0 and no message.
+func TestScanSlowConverter(t *testing.T) {
+	bus := sim.NewBus(sim.Options{Baud: 2400, ResponseDelay: 190 * time.Millisecond})
+	want := []string{"12345678A5110107", "87654321A5110107"}
+	for i, s := range want {
+		if err := bus.AddMeter(sim.Meter{Primary: byte(i + 1), Secondary: secondaryAddr(t, s), Telegrams: [][]byte{shortTelegram(t, byte(i+1), false)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev := serveBus(t, bus, "tcp")
+	out, errOut, code := busCmd(t.Context(), mustCommand(t, "scan"), "--device", dev, "--baud", "2400", "--mode", "secondary", "--format", "text")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, s := range want {
+		if !strings.Contains(out, s) {
+			t.Errorf("stdout lacks %s:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(errOut, "done, 2 found in ") {
+		t.Errorf("stderr: got %q, want the count of meters and probes", errOut)
+	}
 }

@@ -57,7 +57,7 @@ func newBuses(o *config.Options, log zerolog.Logger, reg prometheus.Registerer) 
 		b.port = transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
 			return transport.Open(ctx, dev, transport.Options{Baud: baud})
 		}, b.health)
-		b.master = master.New(b.port, master.Options{Baud: baud, Extra: o.ResponseTimeoutExtra, Health: b.health})
+		b.master = master.New(b.port, master.Options{Baud: baud, Extra: master.ExtraFor(dev, o.ResponseTimeoutExtra), Health: b.health})
 		for _, c := range []prometheus.Collector{bridge.NewBusCollector(b.master.Stats), bushealth.NewCollector(b.health)} {
 			if err := b.reg.Register(c); err != nil {
 				return nil, fmt.Errorf("metrics: bus %s: %w", cfg.Name, err)

@@ -79,7 +79,7 @@ func (b *bus) owns(key string) bool {
 
 // pollMeter converts a configured meter.
 func pollMeter(m config.Meter) poll.Meter {
-	return poll.Meter{Address: m.Address, Name: m.Name, Interval: m.PollInterval, Baud: m.Baudrate, Enabled: m.Enabled, Unguarded: !m.Guard}
+	return poll.Meter{Address: m.Address, Name: m.Name, Interval: m.PollInterval, Baud: m.Baudrate, Enabled: m.Enabled, Unguarded: !m.Guard, Key: m.Key}
 }
 
 // scanOnStart scans the bus once (no meters known yet), keeps the result

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,7 +22,14 @@ type answer uint8
 const (
 	wantAck  answer = iota + 1 // single character E5
 	wantData                   // RSP_UD long (or control) frame
+	// wantSoleAck is an E5 after which the line stays quiet (m.quiet):
+	// a scan probe, where more bytes behind the E5 mean a second meter.
+	wantSoleAck
 )
+
+// prm is the bit of the control field set in frames from the master
+// (EN 13757-2, table 4): a frame with it is never an answer.
+const prm = 0x40
 
 // exchange sends req and waits for the answer, repeating up to retries
 // times when the answer is missing or bad. It returns the answer frame and
@@ -86,7 +94,8 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 	// Write returns once the bytes are queued; they still have to cross
 	// the wire before the slave's response time starts.
 	deadline := time.Now().Add(WireTime(len(req), m.baud) + m.firstByte)
-	got, err := m.receive(ctx, req, answerFrom(req, want), deadline)
+	got, err := m.receive(ctx, req, want, deadline)
+	m.prev = req
 	if err != nil {
 		return mbus.Frame{}, nil, portError(err)
 	}
@@ -99,18 +108,80 @@ func (m *Master) once(ctx context.Context, req []byte, want answer) (mbus.Frame,
 		if errors.Is(err, mbus.ErrChecksum) {
 			m.stats.checksum.Add(1)
 		}
-		return mbus.Frame{}, nil, fmt.Errorf("%w [% X]: %w", ErrGarbage, raw, err)
+		err = fmt.Errorf("%w [% X]: %w", ErrGarbage, raw, err)
+	} else {
+		err = checkAnswer(f, want)
 	}
-	if err := checkAnswer(f, want); err != nil {
+	if err != nil {
+		// The frame ended by its length field, but a garbled or
+		// unexpected one may have more behind it (the longer of two
+		// colliding telegrams, a late answer): left on the line it would
+		// spoil the next exchange.
+		if serr := m.settle(ctx); serr != nil && ctx.Err() == nil {
+			return mbus.Frame{}, nil, portError(serr)
+		}
 		return mbus.Frame{}, nil, err
 	}
 	return f, raw, nil
 }
 
+// settle reads and discards bytes until the line has been quiet as long
+// as a gap inside a frame may last (m.interByte, which allows for
+// converters that deliver in packets), but no longer than a whole frame
+// and an answer time: a talking meter stops by then.
+func (m *Master) settle(ctx context.Context) error {
+	setDeadline, stop := m.cancellableDeadline(ctx)
+	defer stop()
+	limit := time.Now().Add(WireTime(maxFrame, m.baud) + m.firstByte)
+	buf := m.buf[:cap(m.buf)]
+	for {
+		d := time.Now().Add(m.interByte)
+		if d.After(limit) {
+			d = limit
+		}
+		if !setDeadline(d) {
+			return ctx.Err()
+		}
+		n, err := m.port.Read(buf)
+		m.stats.rx.Add(uint64(n)) //nolint:gosec // G115: n is a byte count, never negative
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil
+		case err != nil:
+			return err
+		case !time.Now().Before(limit):
+			return nil
+		}
+	}
+}
+
+// echoTail tells whether b starts with the end of the echo of the
+// previous request (m.prev), its start cut off by the drain before this
+// request: the length of that end, -1 while b may still grow into one, 0
+// when it is not one. Only on a converter that echoes, and only for bytes
+// that cannot start a frame.
+func (m *Master) echoTail(b []byte) int {
+	if m.stats.echoes.Load() == 0 || len(b) == 0 || b[0] == 0xE5 || b[0] == 0x10 || b[0] == 0x68 {
+		return 0
+	}
+	for i := 1; i < len(m.prev); i++ {
+		tail := m.prev[i:]
+		switch k := min(len(b), len(tail)); {
+		case !bytes.Equal(b[:k], tail[:k]):
+			continue
+		case k < len(tail):
+			return -1
+		default:
+			return k
+		}
+	}
+	return 0
+}
+
 // checkAnswer tells whether f is the kind of frame the request asks for.
 func checkAnswer(f mbus.Frame, want answer) error {
 	switch want {
-	case wantAck:
+	case wantAck, wantSoleAck:
 		if f.Type != mbus.FrameAck {
 			return fmt.Errorf("%w: %v frame where an acknowledgement (E5) was due", ErrUnexpected, f.Type)
 		}
@@ -138,33 +209,45 @@ func answerFrom(req []byte, want answer) int {
 	return int(req[2])
 }
 
-// stray reports whether frame is a whole, valid RSP_UD of a meter other
-// than from (see answerFrom): the late answer of an earlier exchange,
-// which a meter repeats when the master asked again before it arrived.
-func stray(frame []byte, from int) bool {
-	if from < 0 {
-		return false
-	}
+// stray reports whether frame, whole and valid, cannot be the answer to a
+// request that wants want from the meter at from (see answerFrom): a
+// request (the echo of an earlier one, which an echoing converter sent
+// late), data where only an acknowledgement is due, or data of another
+// meter than from. These are late answers to earlier exchanges, which a
+// meter repeats when the master asked again before they arrived.
+func stray(frame []byte, want answer, from int) bool {
 	f, _, err := mbus.DecodeFrame(frame)
-	return err == nil && (f.Type == mbus.FrameLong || f.Type == mbus.FrameControl) && int(f.A) != from
+	switch {
+	case err != nil || f.Type == mbus.FrameAck:
+		return false
+	case f.C&prm != 0:
+		return true
+	case want != wantData:
+		return true
+	}
+	return (f.Type == mbus.FrameLong || f.Type == mbus.FrameControl) && from >= 0 && int(f.A) != from
 }
 
 // receive reads one answer frame and returns its bytes (aliasing m.buf).
 //
 // The frame ends when its length field says so; there is no wait for the
-// line to go idle. The first byte must come before deadline; later bytes
-// each within m.interByte of the previous. An echo of req (converters
-// that loop the bus back) is recognised and skipped, and so is a whole
-// answer of another meter than from (see stray): taken for this meter's,
-// it would deliver that meter's reading twice and lose this one's.
-func (m *Master) receive(ctx context.Context, req []byte, from int, deadline time.Time) ([]byte, error) {
+// line to go idle, except for wantSoleAck, where the line must then stay
+// quiet for m.quiet. The first byte must come before deadline; later bytes
+// each within m.interByte of the previous. The echo of req (converters
+// that loop the bus back) is stripped once, before or after the answer,
+// and whole frames that cannot be this answer are skipped (see stray):
+// taken for it, a late answer of another meter would deliver that meter's
+// reading twice and lose this one's, and an echo that came late would
+// pass for a collision.
+func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline time.Time) ([]byte, error) {
 	setDeadline, stop := m.cancellableDeadline(ctx)
 	defer stop()
 
+	from := answerFrom(req, want)
 	buf := m.buf[:0]
 	defer func() { m.buf = buf[:0] }()
-	maybeEcho := true // buf so far is a prefix of req
 	echoed := false
+	got := 0 // length of the answer at the start of buf, once it is whole
 	var garbage error
 	quietUntil := deadline.Add(time.Duration(maxFrame) * WireTime(1, m.baud))
 	for {
@@ -187,39 +270,59 @@ func (m *Master) receive(ctx context.Context, req []byte, from int, deadline tim
 				deadline = quietUntil
 			}
 		}
-		if maybeEcho && n > 0 {
-			k := min(len(buf), len(req))
-			switch {
-			case !bytes.Equal(buf[:k], req[:k]):
-				maybeEcho = false
-			case len(buf) >= len(req):
+		for garbage == nil && len(buf) > got {
+			rest := buf[got:]
+			if k := min(len(rest), len(req)); !echoed && bytes.Equal(rest[:k], req[:k]) {
+				if len(rest) < len(req) {
+					break // maybe the echo: wait for the rest
+				}
 				m.stats.echoes.Add(1)
 				echoed = true
-				maybeEcho = false
-				buf = buf[:copy(buf, buf[len(req):])]
-				// Our request has now left the wire: the slave's response
-				// time starts here.
-				deadline = time.Now().Add(m.firstByte)
+				buf = slices.Delete(buf, got, got+len(req))
+				if got == 0 {
+					// Our request has now left the wire: the slave's
+					// response time starts here.
+					deadline = time.Now().Add(m.firstByte)
+				}
+				continue
 			}
-		}
-		for !maybeEcho && garbage == nil && len(buf) > 0 {
-			fl, ferr := mbus.FrameLen(buf)
+			if k := m.echoTail(rest); got == 0 && k < 0 {
+				break // maybe the rest of an echo: wait for more
+			} else if got == 0 && k > 0 {
+				m.stats.strays.Add(1)
+				buf = slices.Delete(buf, 0, k)
+				continue
+			}
+			fl, ferr := mbus.FrameLen(rest)
 			if ferr != nil {
 				// Not a frame: read on until the line is quiet, so that the
 				// rest of the garbage cannot spoil the next exchange.
 				garbage = ferr
 				break
 			}
-			if fl == 0 || len(buf) < fl {
+			if fl == 0 || len(rest) < fl {
 				break
 			}
-			if !stray(buf[:fl], from) {
-				return buf[:fl], nil
+			if stray(rest[:fl], want, from) {
+				m.stats.strays.Add(1)
+				buf = slices.Delete(buf, got, got+fl)
+				if got == 0 {
+					// The answer usually follows right behind.
+					deadline = time.Now().Add(m.firstByte)
+				}
+				continue
 			}
-			m.stats.strays.Add(1)
-			buf = buf[:copy(buf, buf[fl:])]
-			// This meter's answer usually follows right behind.
-			deadline = time.Now().Add(m.firstByte)
+			if got > 0 {
+				garbage = errors.New("a second answer followed the first")
+				break
+			}
+			got = fl
+			if want != wantSoleAck {
+				return buf[:got], nil
+			}
+		}
+		if got > 0 && len(buf) == got && garbage == nil && n > 0 {
+			deadline = time.Now().Add(m.quiet)
 		}
 		if err == nil {
 			continue
@@ -234,6 +337,11 @@ func (m *Master) receive(ctx context.Context, req []byte, from int, deadline tim
 		case garbage != nil:
 			m.stats.garbled.Add(1)
 			return nil, fmt.Errorf("%w: %w", ErrGarbage, garbage)
+		case got > 0 && len(buf) == got:
+			return buf[:got], nil // and the line stayed quiet
+		case got > 0:
+			m.stats.garbled.Add(1)
+			return nil, fmt.Errorf("%w [% X]: more bytes after the answer", ErrGarbage, buf)
 		case len(buf) == 0 && echoed:
 			m.stats.timeouts.Add(1)
 			return nil, fmt.Errorf("%w (only the echo of the request came back)", ErrTimeout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,20 @@ var (
 	ErrPortDown = errors.New("port down")
 )
 
+// DefaultTCPExtra is the extra answer time of a TCP converter unless
+// one is configured: it forwards the bus in packets, over a network.
+const DefaultTCPExtra = 20 * time.Millisecond
+
+// ExtraFor is the extra answer time (Options.Extra) for device: extra
+// when it is set, else DefaultTCPExtra for a TCP converter (tcp://…) and
+// none for a serial port.
+func ExtraFor(device string, extra time.Duration) time.Duration {
+	if extra == 0 && strings.HasPrefix(device, "tcp://") {
+		return DefaultTCPExtra
+	}
+	return extra
+}
+
 // PortError is a failure of the port during an exchange; it reads as the
 // port's own error and matches ErrPortDown (and the transport's kinds).
 type PortError struct{ Err error }
@@ -97,7 +112,8 @@ type Options struct {
 	// a speed of its own.
 	Baud int
 	// Extra is added to the first-byte and inter-byte timeouts: converters
-	// (TCP, radio, some USB masters) add latency of their own.
+	// (TCP, radio, some USB masters) add latency of their own. See
+	// ExtraFor for the default over TCP.
 	Extra time.Duration
 	// Retries is the number of repeats after a failed exchange of a read
 	// (0 = DefaultRetries, negative = none).
@@ -154,6 +170,15 @@ const (
 	// A complete frame ends by its length field, so this only lengthens
 	// the wait for a frame that really was cut off.
 	schedulingSlack = 150 * time.Millisecond
+	// idleBits is the line-idle interval between two frames
+	// (IEC 60870-5-1, format FT 1.2, on which EN 13757-2 builds): bytes
+	// that follow an answer closer than that belong to another sender.
+	idleBits = 33
+	// quietSlack is added to idleBits where the master waits for the line
+	// to go quiet: converters and USB adapters deliver bytes in packets
+	// (an FTDI latency timer is 16 ms). A converter's latency (Extra)
+	// delays every byte alike and does not widen the gaps.
+	quietSlack = 20 * time.Millisecond
 )
 
 // bits is the duration of n bit times at baud, exact to the nanosecond.
@@ -204,6 +229,7 @@ type Master struct {
 	fixed      bool
 	firstByte  time.Duration // answer timeout after the request left, at baud
 	interByte  time.Duration // longest gap between bytes of one frame, at baud
+	quiet      time.Duration // silence after which no answer is on the line, at baud
 
 	// link state per primary address (253 is not kept: it stands for
 	// whichever meter is selected).
@@ -212,7 +238,10 @@ type Master struct {
 	// fcbSec is the FCB state of meters read by secondary address.
 	fcbSec map[[8]byte]bool
 
-	buf   []byte // receive buffer, reused
+	buf []byte // receive buffer, reused
+	// prev is the request sent before the one under way: on a converter
+	// that echoes late, the drain before a request can cut its echo.
+	prev  []byte
 	stats stats
 }
 
@@ -256,6 +285,7 @@ func (m *Master) at(baud int) {
 	m.baud = baud
 	m.firstByte = AnswerTimeout(baud) + m.opts.Extra
 	m.interByte = WireTime(interCharChars, baud) + schedulingSlack + m.opts.Extra
+	m.quiet = bits(idleBits, baud) + quietSlack
 }
 
 // switchLine sets the port to the speed of the operation under way. A

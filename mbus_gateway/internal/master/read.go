@@ -16,7 +16,8 @@ import (
 //
 // A telegram whose frame was valid but whose records did not all decode
 // is kept, with what decoded, and the problem goes to Result.DecodeErr;
-// only link-level failures make Read fail. On ErrTooManyTelegrams the
+// only link-level failures and encrypted telegrams (see ReadWith) make
+// Read fail. On ErrTooManyTelegrams the
 // result holds the telegrams read so far.
 func (m *Master) Read(ctx context.Context, addr mbus.Address) (Result, error) {
 	return m.ReadAt(ctx, addr, 0)
@@ -30,8 +31,27 @@ func (m *Master) Read(ctx context.Context, addr mbus.Address) (Result, error) {
 // speed is fixed (a TCP converter: transport.ErrBaudFixed) is read at
 // Options.Baud, the speed the converter was set to.
 func (m *Master) ReadAt(ctx context.Context, addr mbus.Address, baud int) (Result, error) {
-	m.at(baud)
-	res, err := m.read(ctx, addr)
+	return m.ReadWith(ctx, addr, ReadOptions{Baud: baud})
+}
+
+// ReadOptions are what one meter needs of a read beyond its address.
+type ReadOptions struct {
+	// Baud is the meter's speed, as for ReadAt (0 = Options.Baud).
+	Baud int
+	// Key is the meter's AES-128 key (16 bytes) when its telegrams are
+	// encrypted (EN 13757-7 security mode 5); nil for a plaintext meter.
+	Key []byte
+}
+
+// ReadWith is Read with the meter's own options. The master decrypts
+// each telegram as it arrives: an encrypted telegram hides whether more
+// records follow, so the next request depends on it. A telegram that
+// cannot be decrypted (no key: mbus.ErrKeyNeeded; the wrong key:
+// mbus.ErrDecrypt) fails the read; it is the meter's problem, not the
+// bus's: the bus health counts it as answered.
+func (m *Master) ReadWith(ctx context.Context, addr mbus.Address, o ReadOptions) (Result, error) {
+	m.at(o.Baud)
+	res, err := m.read(ctx, addr, o.Key)
 	if o, ok := healthOutcome(err); ok {
 		m.health.Record(o, err)
 	}
@@ -64,7 +84,7 @@ func healthOutcome(err error) (bushealth.Outcome, bool) {
 	return bushealth.Answered, true
 }
 
-func (m *Master) read(ctx context.Context, addr mbus.Address) (Result, error) {
+func (m *Master) read(ctx context.Context, addr mbus.Address, key []byte) (Result, error) {
 	var res Result
 	a := addr.Primary
 	if addr.IsSecondary {
@@ -86,7 +106,7 @@ func (m *Master) read(ctx context.Context, addr mbus.Address) (Result, error) {
 		}
 	}
 	for range m.opts.MaxTelegrams {
-		raw, t, derr, err := m.requestData(ctx, a, &fcb)
+		raw, t, derr, err := m.requestData(ctx, a, &fcb, key)
 		if err != nil {
 			m.unlink(addr)
 			return res, err
@@ -97,6 +117,12 @@ func (m *Master) read(ctx context.Context, addr mbus.Address) (Result, error) {
 		}
 		res.Telegrams = append(res.Telegrams, t)
 		res.Raw = append(res.Raw, raw)
+		if errors.Is(derr, mbus.ErrKeyNeeded) || errors.Is(derr, mbus.ErrDecrypt) {
+			// Without its records the telegram says nothing, not even
+			// whether another one follows; the next read starts afresh.
+			m.unlink(addr)
+			return res, fmt.Errorf("REQ_UD2: %w", derr)
+		}
 		if derr != nil && res.DecodeErr == nil {
 			res.DecodeErr = derr
 		}
@@ -162,8 +188,9 @@ func (m *Master) unlink(addr mbus.Address) {
 
 // requestData sends REQ_UD2 with the FCB of *fcb, toggles it after a valid
 // answer (EN 13757-2, clause 5.5: a repeated FCB asks for the same frame
-// again, a toggled one for the next), and decodes the telegram.
-func (m *Master) requestData(ctx context.Context, a byte, fcb *bool) (raw []byte, t *mbus.Telegram, derr, err error) {
+// again, a toggled one for the next), and decodes the telegram, decrypted
+// with key when it is encrypted.
+func (m *Master) requestData(ctx context.Context, a byte, fcb *bool, key []byte) (raw []byte, t *mbus.Telegram, derr, err error) {
 	c := byte(mbus.CReqUD2)
 	if *fcb {
 		c |= mbus.FCB
@@ -173,7 +200,7 @@ func (m *Master) requestData(ctx context.Context, a byte, fcb *bool) (raw []byte
 		return nil, nil, nil, fmt.Errorf("REQ_UD2: %w", err)
 	}
 	*fcb = !*fcb
-	t, derr = mbus.DecodeTelegram(f)
+	t, derr = mbus.DecodeTelegramKey(f, key)
 	if t == nil {
 		// Only a frame without application layer gives no telegram, and
 		// exchange let only long and control frames through.

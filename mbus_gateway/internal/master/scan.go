@@ -19,6 +19,10 @@ type Progress struct {
 	Total int
 	// Found counts meters found so far.
 	Found int
+	// Probes counts the requests sent so far: SND_NKE and the REQ_UD2
+	// that identifies a meter in a primary scan, selections in a
+	// secondary scan; repeats included.
+	Probes int
 }
 
 // outcome of one probe.
@@ -33,7 +37,7 @@ const (
 // probeAck sends req, which a matching slave acknowledges with E5, and
 // classifies the answer: a garbled one means several slaves answered.
 func (m *Master) probeAck(ctx context.Context, req []byte) (outcome, error) {
-	_, _, err := m.exchange(ctx, req, wantAck, m.opts.ScanRetries)
+	_, _, err := m.exchange(ctx, req, wantSoleAck, m.opts.ScanRetries)
 	return m.classify(ctx, err)
 }
 
@@ -99,6 +103,7 @@ func (m *Master) ScanPrimaryRange(ctx context.Context, first, last int, progress
 	}
 	m.at(0) // scans run at the bus speed
 	var found []Found
+	sent := m.stats.requests.Load()
 	for a := byte(first); int(a) <= last; a++ { // last <= 250: a cannot wrap
 		f, ok, err := m.probePrimary(ctx, a)
 		if err != nil {
@@ -108,7 +113,8 @@ func (m *Master) ScanPrimaryRange(ctx context.Context, first, last int, progress
 			found = append(found, f)
 		}
 		if progress != nil {
-			progress(Progress{Done: int(a) - first + 1, Total: last - first + 1, Found: len(found)})
+			progress(Progress{Done: int(a) - first + 1, Total: last - first + 1, Found: len(found),
+				Probes: int(m.stats.requests.Load() - sent)}) //nolint:gosec // G115: a scan sends far fewer than 2^63 requests
 		}
 	}
 	return found, nil
@@ -138,18 +144,32 @@ func (m *Master) probePrimary(ctx context.Context, a byte) (Found, bool, error) 
 	return f, true, nil
 }
 
+// ErrUnresolved is the error of a secondary scan whose selections meters
+// acknowledged, but none of which could be read.
+var ErrUnresolved = errors.New("meters answered the search but none could be read")
+
 // ScanSecondary finds meters by secondary address with the wildcard tree
 // search of EN 13757-3 (annex on secondary search): select a pattern; no
 // answer prunes it, one meter is read for its address, a collision splits
 // the pattern on the next identification digit, left to right, trying
 // 0-9 and A-E. 'F' cannot be tried: it is the wildcard itself, so a meter
 // whose ID has an F where the search must split is only found if no other
-// meter shares the digits before it.
+// meter shares the digits before it; otherwise the pattern comes back as
+// a Found with Collision set.
 //
-// A collision is seen as a garbled answer. On a real bus (and in the
-// simulator) colliding answers combine bit by bit; in the rare case where
-// one meter's telegram has no 1 bit the other's lacks, the combination is
-// that telegram, valid, and the other meter stays hidden behind it.
+// A collision is seen as a garbled answer, or as more bytes behind an E5.
+// On a real bus (and in the simulator) colliding answers combine bit by
+// bit; in the rare case where one meter's telegram has no 1 bit the
+// other's lacks, the combination is that telegram, valid, and the other
+// meter stays hidden behind it.
+//
+// Answers can be late (a converter adds latency): when the wildcard that
+// every meter matches goes unanswered, it is probed once more with twice
+// the answer time, which the rest of the scan keeps if that brings an
+// answer; and where the digits below a collision turn up fewer than two
+// meters, the silent ones are probed once more. A scan whose selections
+// were acknowledged never ends with nothing found and no error: it fails
+// with ErrUnresolved.
 //
 // Several meters with the same identification number (but another
 // manufacturer, version or medium) cannot be split by ID; they come back
@@ -158,8 +178,21 @@ func (m *Master) probePrimary(ctx context.Context, a byte) (Found, bool, error) 
 func (m *Master) ScanSecondary(ctx context.Context, progress func(Progress)) ([]Found, error) {
 	m.at(0) // scans run at the bus speed
 	s := secondaryScan{m: m, progress: progress}
-	err := s.explore(ctx, mbus.Wildcard, 0)
+	out, err := s.explore(ctx, mbus.Wildcard, 0)
+	if err == nil && out == absent {
+		// A late answer to the first try must not pass for one to the
+		// second.
+		err = portError(m.settle(ctx))
+		m.firstByte += AnswerTimeout(m.baud)
+		if err == nil {
+			_, err = s.explore(ctx, mbus.Wildcard, 0)
+		}
+	}
 	m.deselect(ctx)
+	m.at(0) // back to the usual answer time
+	if err == nil && len(s.found) == 0 && s.answered {
+		err = ErrUnresolved
+	}
 	if err != nil {
 		return s.found, fmt.Errorf("scan secondary: %w", err)
 	}
@@ -174,30 +207,72 @@ type secondaryScan struct {
 	progress func(Progress)
 	probes   int
 	found    []Found
+	// meters counts the meters found: a Found with Collision stands for
+	// two at least.
+	meters   int
+	answered bool // a selection was acknowledged
 }
 
-// explore probes pattern, whose first pos ID digits are fixed.
-func (s *secondaryScan) explore(ctx context.Context, pattern mbus.SecondaryAddress, pos int) error {
+// explore probes pattern, whose first pos ID digits are fixed, and what
+// lies below it.
+func (s *secondaryScan) explore(ctx context.Context, pattern mbus.SecondaryAddress, pos int) (outcome, error) {
 	out, sec, err := s.probe(ctx, pattern)
 	if err != nil {
-		return err
+		return out, err
 	}
 	switch out {
 	case present:
-		s.found = append(s.found, Found{Primary: -1, Secondary: sec})
+		s.add(Found{Primary: -1, Secondary: sec})
 	case collision:
 		if pos == idDigits {
-			s.found = append(s.found, Found{Primary: -1, Secondary: pattern, Collision: true})
+			s.add(Found{Primary: -1, Secondary: pattern, Collision: true})
 			break
 		}
-		for d := range byte(0xF) {
-			if err := s.explore(ctx, withDigit(pattern, pos, d), pos+1); err != nil {
-				return err
-			}
+		if err := s.split(ctx, pattern, pos); err != nil {
+			return out, err
 		}
 	}
 	s.report()
+	return out, nil
+}
+
+// split explores the digits 0-E at pos below a pattern that collided.
+// Two meters at least answered it: when fewer turn up, the digits that
+// stayed silent are tried once more (an answer may have come late), and
+// if that does not make two, the pattern itself is reported as a
+// collision that could not be resolved.
+func (s *secondaryScan) split(ctx context.Context, pattern mbus.SecondaryAddress, pos int) error {
+	before := s.meters
+	var silent []byte
+	for d := range byte(0xF) {
+		out, err := s.explore(ctx, withDigit(pattern, pos, d), pos+1)
+		if err != nil {
+			return err
+		}
+		if out == absent {
+			silent = append(silent, d)
+		}
+	}
+	for _, d := range silent {
+		if s.meters-before >= 2 {
+			return nil
+		}
+		if _, err := s.explore(ctx, withDigit(pattern, pos, d), pos+1); err != nil {
+			return err
+		}
+	}
+	if s.meters-before < 2 {
+		s.add(Found{Primary: -1, Secondary: pattern, Collision: true})
+	}
 	return nil
+}
+
+func (s *secondaryScan) add(f Found) {
+	s.found = append(s.found, f)
+	s.meters++
+	if f.Collision {
+		s.meters++
+	}
 }
 
 // probe selects pattern and, when one meter acknowledged, reads it.
@@ -208,6 +283,7 @@ func (s *secondaryScan) probe(ctx context.Context, pattern mbus.SecondaryAddress
 	}
 	s.probes++
 	out, err := s.m.probeAck(ctx, req)
+	s.answered = s.answered || out != absent
 	if err != nil || out != present {
 		return out, pattern, err
 	}
@@ -221,7 +297,7 @@ func (s *secondaryScan) probe(ctx context.Context, pattern mbus.SecondaryAddress
 
 func (s *secondaryScan) report() {
 	if s.progress != nil {
-		s.progress(Progress{Done: s.probes, Found: len(s.found)})
+		s.progress(Progress{Done: s.probes, Found: len(s.found), Probes: s.probes})
 	}
 }
 

@@ -290,17 +290,6 @@ var tenMeters = []string{
 	"E0E0E0E0A5110107",
 }
 
-func tenMeterBus(t testing.TB, opts sim.Options) *sim.Bus {
-	bus := newBus(t, opts)
-	for i, s := range tenMeters {
-		err := bus.AddMeter(sim.Meter{Primary: byte(i + 1), Secondary: secondary(t, s), Telegrams: [][]byte{telegram(t, 0, s, uint32(i), false)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return bus
-}
-
 // TestSimScanSecondary: the wildcard search finds ten meters (over TCP;
 // over the pseudo-terminal a subset, since each empty branch costs a
 // timeout) and reports the two meters it cannot tell apart.
@@ -333,6 +322,9 @@ func TestSimScanSecondary(t *testing.T) {
 			slices.Sort(want)
 			if got := foundStrings(found); !slices.Equal(got, want) {
 				t.Errorf("found:\ngot  %q\nwant %q", got, want)
+			}
+			if got, want := last.Probes, minimalProbes(append(slices.Clone(ids), twins...)); got != want {
+				t.Errorf("probes: got %d, want %d", got, want)
 			}
 			if last.Found != len(found) || last.Done == 0 || calls == 0 {
 				t.Errorf("progress: got %+v after %d calls, want Found=%d", last, calls, len(found))
@@ -369,7 +361,7 @@ func TestSimScanPrimary(t *testing.T) {
 			if got, want := len(seen), 11; got != want {
 				t.Fatalf("progress calls: got %d, want %d", got, want)
 			}
-			if got, want := seen[10], (Progress{Done: 11, Total: 11, Found: 3}); got != want {
+			if got, want := seen[10], (Progress{Done: 11, Total: 11, Found: 3, Probes: 11 + 3}); got != want {
 				t.Errorf("last progress: got %+v, want %+v", got, want)
 			}
 		})

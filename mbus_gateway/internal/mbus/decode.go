@@ -203,13 +203,14 @@ func (r *recordReader) layout(i int) (recordLayout, error) {
 // up per record costs no write barriers while the garbage collector runs.
 type vibState struct {
 	ref vifRef
-	// unit, exp, factor, date and raw start as the vifInfo of ref says;
-	// VIFEs change them.
+	// unit, exp, factor, date, raw and opaque start as the vifInfo of
+	// ref says; VIFEs change them.
 	unit   unitChoice
 	exp    int8
 	factor float64
 	date   bool
 	raw    bool
+	opaque bool
 	// suffix holds what VIFEs add to the quantity (they change what the
 	// value is: a date of, a duration of, a rate per), qual what they add
 	// to the key only (the value is still the quantity: forward flow,
@@ -290,7 +291,7 @@ func (v *vibState) unitName(info *vifInfo) string {
 // start sets v up for a record whose VIF is described by info (named by ref).
 func (v *vibState) start(ref vifRef, info *vifInfo) {
 	v.ref, v.unit = ref, unitOfVIF
-	v.exp, v.factor, v.date, v.raw = info.exp, info.factor, info.date, info.raw
+	v.exp, v.factor, v.date, v.raw, v.opaque = info.exp, info.factor, info.date, info.raw, info.opaque
 	v.nsuffix, v.nqual, v.nper = 0, 0, 0
 	v.extraExp, v.offset, v.errCode, v.profile = 0, 0, 0, 0
 }
@@ -579,6 +580,10 @@ func (r *recordReader) fillRecord(rec *Record, v *vibState, info *vifInfo, codin
 		val.Kind, val.Text = KindBytes, r.s[l.data:l.end]
 	case coding == DataVar:
 		r.varValue(val, lvar, l)
+	case v.opaque:
+		if l.end > l.data {
+			val.Kind, val.Text = KindBytes, r.s[l.data:l.end]
+		}
 	default:
 		r.fixedValue(val, v, coding, r.b[l.data:l.end:l.end])
 	}

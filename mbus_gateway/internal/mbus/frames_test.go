@@ -105,6 +105,10 @@ func handMadeFrames(t testing.TB) map[string][]byte {
 		// Type F: 2090-07-01 12:30 in summer time (hundred-year bits 1),
 		// and 2024-01-15 08:05 in standard time without them.
 		"date_f_bits": longFrame(t, CIRespVarLong, frameHeader, "046D1EAC41B7", "446D05080F31"),
+		// VIF FD 72 (daylight saving, type K) and FD 73 (listening window
+		// management, type L) keep their bytes, then a volume that must
+		// still decode.
+		"types_k_l": longFrame(t, CIRespVarLong, frameHeader, "04FD7201020304", "02FD730A0B", "0413E8030000"),
 	}
 }
 
@@ -318,5 +322,71 @@ func TestProfileJSONRoundTrip(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("point %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestEncryptFrame: the codec's encode side of mode 5 gives the bytes
+// crypto/aes gives by hand (modeFiveFrame), and decrypts back to the
+// plaintext telegram.
+func TestEncryptFrame(t *testing.T) {
+	// modeFivePlain without its leading fillers, which EncryptFrame adds,
+	// and without the trailing ones, which it pads.
+	records := "0C1367452301" + "02FDFD02B400"
+	plain := longFrame(t, CIRespVarLong, frameHeader, records)
+	f, _, err := DecodeFrame(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := EncryptFrame(f, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := enc.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The hand-made frame pads with 18 fillers to two blocks; ours pads
+	// to one.
+	want := modeFiveFrame(t, testKey, "2F2F"+records+strings.Repeat("2F", 16-2-len(records)/2))
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encrypted\n got % X\nwant % X", got, want)
+	}
+	if !bytes.Equal(f.Data, plain[7:len(plain)-2]) {
+		t.Error("EncryptFrame changed its input")
+	}
+	tg, err := DecodeTelegramKey(enc, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.SecurityMode != SecurityModeAESCBC || len(tg.Records) != 2 || tg.Records[0].Value.String() != "1234.567" {
+		t.Fatalf("decrypted: mode %d, records %v", tg.SecurityMode, tg.Records)
+	}
+}
+
+func TestEncryptFrameErrors(t *testing.T) {
+	plain := longFrame(t, CIRespVarLong, frameHeader, "0C1367452301")
+	f, _, err := DecodeFrame(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := f
+	short.CI = CIRespVarShort
+	big := f
+	big.Data = append(bytes.Clone(f.Data), bytes.Repeat([]byte{0x2F}, 240)...)
+	for _, tt := range []struct {
+		name string
+		f    Frame
+		key  []byte
+		want string
+	}{
+		{"short header", short, testKey, "want a variable data response with a long header"},
+		{"bad key", f, testKey[:5], "key: crypto/aes: invalid key size 5"},
+		{"too long", big, testKey, "16 blocks, the configuration field counts at most 15"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := EncryptFrame(tt.f, tt.key); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }

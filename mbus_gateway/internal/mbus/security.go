@@ -3,6 +3,7 @@ package mbus
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -74,4 +75,42 @@ func decryptBody(h *Header, hdr, body, key []byte) ([]byte, error) {
 		return nil, fmt.Errorf("security mode 5: %w", ErrDecrypt)
 	}
 	return out, nil
+}
+
+// EncryptFrame is the encode side of security mode 5 (EN 13757-7:2018,
+// AES-128-CBC with the IV of modeFiveIV): it returns the variable data
+// response f (long header, CI 0x72 or 0x76) with its records encrypted
+// with key, as a meter in mode 5 sends them. The records are preceded by the two idle fillers
+// (2F 2F) the receiver checks and padded with fillers to whole 16-byte
+// blocks; the configuration field announces mode 5 and the number of
+// blocks, its other bits are kept. f is not changed.
+func EncryptFrame(f Frame, key []byte) (Frame, error) {
+	if f.Type != FrameLong || (f.CI != CIRespVarLong && f.CI != CIRespVarLong2) {
+		return f, fmt.Errorf("mbus: encrypt: %v frame with CI 0x%02X: want a variable data response with a long header", f.Type, f.CI)
+	}
+	if len(f.Data) < longHeaderLen {
+		return f, fmt.Errorf("mbus: encrypt: long header needs %d bytes, have %d: %w", longHeaderLen, len(f.Data), ErrTruncated)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return f, fmt.Errorf("mbus: encrypt: key: %w", err)
+	}
+	hdr, records := f.Data[:longHeaderLen], f.Data[longHeaderLen:]
+	n := (2 + len(records) + aes.BlockSize - 1) / aes.BlockSize * aes.BlockSize
+	if blocks := n / aes.BlockSize; blocks > 0x0F {
+		return f, fmt.Errorf("mbus: encrypt: %d blocks, the configuration field counts at most 15", blocks)
+	}
+	data := make([]byte, longHeaderLen, longHeaderLen+n)
+	copy(data, hdr)
+	sig := binary.LittleEndian.Uint16(hdr[10:12])&^0x1FF0 | SecurityModeAESCBC<<8 | uint16(n/aes.BlockSize)<<4
+	binary.LittleEndian.PutUint16(data[10:12], sig)
+	data = append(data, difFiller, difFiller)
+	data = append(data, records...)
+	for len(data) < longHeaderLen+n {
+		data = append(data, difFiller)
+	}
+	body := data[longHeaderLen:]
+	cipher.NewCBCEncrypter(block, modeFiveIV(data)).CryptBlocks(body, body)
+	f.Data = data
+	return f, nil
 }

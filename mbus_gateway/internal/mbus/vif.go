@@ -35,6 +35,9 @@ type vifInfo struct {
 	date bool
 	// raw marks codes whose value must not be scaled (manufacturer specific).
 	raw bool
+	// opaque marks codes whose data field is neither a number nor a date
+	// of types F to J, kept as its bytes (see the table of FD codes).
+	opaque bool
 }
 
 // withHashes fills in qhash for every entry of t.
@@ -144,6 +147,11 @@ func buildExtFD() [128]vifInfo {
 	for code, q := range names {
 		t[code] = vifInfo{quantity: q}
 	}
+	// EN 13757-3:2018, table 14: daylight saving (beginning, ending,
+	// deviation) is of data type K, listening window management of type
+	// L (annex A). Their layouts are not decoded here; read as an integer
+	// they would make a meaningless number, so their bytes are kept.
+	t[0x72].opaque, t[0x73].opaque = true, true
 	t[0x1C].unit = "Bd"
 	for n := range 6 {
 		t[0x24+n] = vifInfo{quantity: "storage_interval", unit: longDurationUnits[n]}

@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"encoding/hex"
 	"slices"
 	"sync"
 	"testing"
@@ -12,30 +13,62 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 )
 
-// baudBus is a fakeBus that can read at another speed; it notes the speed
-// of every read (0: Read, at the bus speed).
+// baudBus is a fakeBus that can read at another speed and with a key; it
+// notes the speed of every read (0: Read, at the bus speed) and the key.
 type baudBus struct {
 	*fakeBus
 
 	mu    sync.Mutex
 	bauds map[string][]int
+	keys  map[string][]string
 }
 
-var _ BaudReader = (*baudBus)(nil)
+var _ MeterReader = (*baudBus)(nil)
 
-func (b *baudBus) note(addr mbus.Address, baud int) {
+// newBaudBus is a baudBus whose meters all answer good(time.Second);
+// make it inside the test's bubble.
+func newBaudBus() *baudBus {
+	return &baudBus{fakeBus: &fakeBus{epoch: time.Now(), answer: good(time.Second)}, bauds: map[string][]int{}, keys: map[string][]string{}}
+}
+
+// runOnBus runs a poller of ms on bus, at 2400 Bd, inside the test's
+// bubble, and returns once every meter was read for the first time;
+// stop ends the poller.
+func runOnBus(t *testing.T, bus *baudBus, ms []Meter) (p *Poller, ctx context.Context, stop func()) {
+	t.Helper()
+	p, err := New(Options{Meters: ms, Baud: 2400, Jitter: -1, Seed: 1, StartSpread: -1},
+		bus, &fakeSink{epoch: bus.epoch}, &fakeAvail{epoch: bus.epoch}, zeroLog, newRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(10 * time.Second) // the first read of every meter
+	return p, ctx, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func (b *baudBus) note(addr mbus.Address, o master.ReadOptions) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.bauds[addr.String()] = append(b.bauds[addr.String()], baud)
+	b.bauds[addr.String()] = append(b.bauds[addr.String()], o.Baud)
+	if o.Key != nil {
+		b.keys[addr.String()] = append(b.keys[addr.String()], hex.EncodeToString(o.Key))
+	}
 }
 
 func (b *baudBus) Read(ctx context.Context, addr mbus.Address) (master.Result, error) {
-	b.note(addr, 0)
+	b.note(addr, master.ReadOptions{})
 	return b.fakeBus.Read(ctx, addr)
 }
 
-func (b *baudBus) ReadAt(ctx context.Context, addr mbus.Address, baud int) (master.Result, error) {
-	b.note(addr, baud)
+func (b *baudBus) ReadWith(ctx context.Context, addr mbus.Address, o master.ReadOptions) (master.Result, error) {
+	b.note(addr, o)
 	return b.fakeBus.Read(ctx, addr)
 }
 
@@ -50,20 +83,11 @@ func (b *baudBus) of(addr string) []int {
 // bus speed, with plain Read.
 func TestMeterBaudReachesBus(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		now := time.Now()
-		bus := &baudBus{fakeBus: &fakeBus{epoch: now, answer: good(time.Second)}, bauds: map[string][]int{}}
+		bus := newBaudBus()
 		ms := meters(3, time.Hour)
 		ms[1].Baud = 9600
 		ms[2].Baud = 2400 // the bus speed, given explicitly
-		p, err := New(Options{Meters: ms, Baud: 2400, Jitter: -1, Seed: 1, StartSpread: -1},
-			bus, &fakeSink{epoch: now}, &fakeAvail{epoch: now}, zeroLog, newRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		time.Sleep(10 * time.Second) // the first read of every meter
+		p, ctx, stop := runOnBus(t, bus, ms)
 		ms[0].Baud, ms[1].Baud = 300, 0
 		if _, err := p.SetMeters(ms...); err != nil {
 			t.Fatal(err)
@@ -73,10 +97,7 @@ func TestMeterBaudReachesBus(t *testing.T) {
 				t.Fatalf("ReadNow(%s): %v", key, err)
 			}
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		stop()
 		tests := []struct {
 			addr string
 			want []int

@@ -15,6 +15,10 @@ const (
 	resultError    = "error"     // garbled answer or another meter-level failure
 	resultBusError = "bus_error" // the bus itself failed during the read
 	resultBusDown  = "bus_down"  // not attempted: the bus health held the bus back
+	// answered with encrypted telegrams: no key configured (or a mode
+	// that cannot be decrypted), or the key does not decrypt them
+	resultKeyNeeded = "key_needed"
+	resultWrongKey  = "wrong_key"
 	// another meter answered: a late answer, or a replacement not yet
 	// confirmed (see ErrOtherMeter)
 	resultOtherMeter = "other_meter"

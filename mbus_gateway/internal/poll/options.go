@@ -12,11 +12,13 @@
 package poll
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
@@ -49,12 +51,26 @@ type Meter struct {
 	Interval time.Duration
 	// Baud is the meter's baud rate; 0 means Options.Baud. A meter at
 	// another speed than the bus is read at its own when the Bus is a
-	// BaudReader; it also counts in the bus time estimate.
+	// MeterReader; it also counts in the bus time estimate.
 	Baud    int
 	Enabled bool
 	// Unguarded passes the meter's totals on as read; by default they go
 	// through the guard (package guard) before they are delivered.
 	Unguarded bool
+	// Key is the AES-128 key (32 hex digits) of a meter whose telegrams
+	// are encrypted, empty for the others; the Bus must be a MeterReader
+	// to use it.
+	Key logging.Secret
+}
+
+// key returns the meter's key as bytes, nil without one (validateMeters
+// checked it).
+func (m Meter) key() []byte {
+	k, err := hex.DecodeString(string(m.Key))
+	if err != nil || len(k) == 0 {
+		return nil
+	}
+	return k
 }
 
 // Options configure a Poller. Zero fields take the defaults above.
@@ -149,6 +165,9 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
+// aesKeyLen is the length of a meter's key in bytes (AES-128).
+const aesKeyLen = 16
+
 // validateMeters checks every meter and that no address is listed twice.
 func validateMeters(ms []Meter) error {
 	var errs []error
@@ -160,6 +179,10 @@ func validateMeters(ms []Meter) error {
 		}
 		if m.Baud < 0 {
 			errs = append(errs, fmt.Errorf("meter %s: baud %d: must be positive", addr, m.Baud))
+		}
+		if k, err := hex.DecodeString(string(m.Key)); err != nil || (m.Key != "" && len(k) != aesKeyLen) {
+			// The key itself stays out of the message.
+			errs = append(errs, fmt.Errorf("meter %s: key: want %d hex digits", addr, 2*aesKeyLen))
 		}
 		if seen[addr] {
 			errs = append(errs, fmt.Errorf("meter %s: address listed twice", addr))

@@ -28,12 +28,13 @@ type Bus interface {
 	ScanSecondary(ctx context.Context, progress func(master.Progress)) ([]master.Found, error)
 }
 
-// BaudReader is a Bus that can read a meter at another speed than the
-// rest of the bus (baud in bit/s), for meters whose Meter.Baud differs
-// from Options.Baud; *master.Master implements it. A Bus without it
-// reads every meter at the bus speed.
-type BaudReader interface {
-	ReadAt(ctx context.Context, addr mbus.Address, baud int) (master.Result, error)
+// MeterReader is a Bus that reads a meter with options of its own: at
+// another speed than the rest of the bus, for meters whose Meter.Baud
+// differs from Options.Baud, and with the key of a meter whose telegrams
+// are encrypted (Meter.Key); *master.Master implements it. A Bus without
+// it reads every meter at the bus speed and without a key.
+type MeterReader interface {
+	ReadWith(ctx context.Context, addr mbus.Address, o master.ReadOptions) (master.Result, error)
 }
 
 // Sink commits a reading to the outbox. An error means the reading is
@@ -66,11 +67,13 @@ const (
 // ScanProgress reports how far a scan got. A primary scan counts
 // addresses (Done of Total); a secondary scan counts probes in Done and
 // has no Total, as the number of probes depends on the meters found.
+// Probes counts the requests sent (see master.Progress).
 type ScanProgress struct {
-	Mode  string `json:"mode"`
-	Done  int    `json:"done"`
-	Total int    `json:"total"`
-	Found int    `json:"found"`
+	Mode   string `json:"mode"`
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Found  int    `json:"found"`
+	Probes int    `json:"probes"`
 }
 
 // availability as last reported for a meter.
@@ -521,7 +524,7 @@ func (p *Poller) runScan(ctx context.Context, r request) ([]master.Found, error)
 	p.scan = ScanStatus{Running: true, Progress: prog, Started: time.Now()}
 	p.mu.Unlock()
 	update := func(mp master.Progress) {
-		prog.Done, prog.Total, prog.Found = mp.Done, mp.Total, mp.Found
+		prog.Done, prog.Total, prog.Found, prog.Probes = mp.Done, mp.Total, mp.Found, mp.Probes
 		p.mu.Lock()
 		p.scan.Progress = prog
 		p.mu.Unlock()
@@ -544,9 +547,9 @@ func (p *Poller) runScan(ctx context.Context, r request) ([]master.Found, error)
 	p.noteBus(err, now)
 	p.mu.Unlock()
 	if err != nil {
-		p.log.Warn().Err(err).Str("mode", r.mode).Int("found", len(found)).Msg("scan failed")
+		p.log.Warn().Err(err).Str("mode", r.mode).Int("found", len(found)).Int("probes", prog.Probes).Msg("scan failed")
 	} else {
-		p.log.Info().Str("mode", r.mode).Int("found", len(found)).Msg("scan finished")
+		p.log.Info().Str("mode", r.mode).Int("found", len(found)).Int("probes", prog.Probes).Msg("scan finished")
 	}
 	return found, err
 }
@@ -569,6 +572,6 @@ func (p *Poller) opContext(ctx context.Context) (context.Context, context.Cancel
 }
 
 var (
-	_ Bus        = (*master.Master)(nil)
-	_ BaudReader = (*master.Master)(nil)
+	_ Bus         = (*master.Master)(nil)
+	_ MeterReader = (*master.Master)(nil)
 )

@@ -57,12 +57,13 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	}
 	p.met.breaker.WithLabelValues(m.id).Set(float64(m.breaker.State()))
 	// SetMeters may replace cfg while the read is on the wire.
-	addr, baud := m.cfg.Address, m.cfg.Baud
+	cfg := m.cfg
+	addr := cfg.Address
 	p.mu.Unlock()
 
 	opCtx, cancel := p.opContext(ctx)
 	start := time.Now()
-	res, err := p.read(opCtx, addr, baud)
+	res, err := p.read(opCtx, cfg)
 	done := time.Now()
 	cancel()
 	p.met.duration.Observe(done.Sub(start).Seconds())
@@ -135,15 +136,18 @@ func (p *Poller) poll(ctx context.Context, m *meterState, scheduled bool) (readi
 	return rd, nil
 }
 
-// read reads the meter at addr, at its own speed baud when that is set
-// and differs from the bus's, and the bus can switch speeds (BaudReader).
-func (p *Poller) read(ctx context.Context, addr mbus.Address, baud int) (master.Result, error) {
-	if baud > 0 && baud != p.opts.Baud {
-		if br, ok := p.bus.(BaudReader); ok {
-			return br.ReadAt(ctx, addr, baud)
-		}
+// read reads the meter m: at its own speed when that is set and differs
+// from the bus's, with its key when it has one, where the bus can
+// (MeterReader).
+func (p *Poller) read(ctx context.Context, m Meter) (master.Result, error) {
+	o := master.ReadOptions{Key: m.key()}
+	if m.Baud > 0 && m.Baud != p.opts.Baud {
+		o.Baud = m.Baud
 	}
-	return p.bus.Read(ctx, addr)
+	if mr, ok := p.bus.(MeterReader); ok && (o.Baud != 0 || o.Key != nil) {
+		return mr.ReadWith(ctx, m.Address, o)
+	}
+	return p.bus.Read(ctx, m.Address)
 }
 
 // failureResult names the kind of a failed read for the metrics, by the
@@ -154,6 +158,10 @@ func failureResult(err error) string {
 		return resultBusError
 	case errors.Is(err, master.ErrTimeout):
 		return resultTimeout
+	case errors.Is(err, mbus.ErrKeyNeeded):
+		return resultKeyNeeded
+	case errors.Is(err, mbus.ErrDecrypt):
+		return resultWrongKey
 	}
 	return resultError
 }

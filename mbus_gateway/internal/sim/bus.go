@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -48,6 +49,15 @@ type Options struct {
 	// energy, volume or mass as integer or BCD) grow by one unit with
 	// every new transmission, so that values change as on a real bus.
 	Advance bool
+	// Echo makes the bus a converter that loops every request back to
+	// the master as it goes out on the bus, answered or not (FaultEcho
+	// echoes only the requests its meter answers).
+	Echo bool
+	// EchoDelay is how long after the request arrived its echo comes
+	// back (Echo and FaultEcho). A converter that buffers its loop-back
+	// sends the echo late, even after the answer; zero sends it as the
+	// request goes out.
+	EchoDelay time.Duration
 }
 
 // Bus is a software M-Bus with its meters. It is safe for concurrent use:
@@ -250,7 +260,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 		}
 		answers = append(answers, a)
 	}
-	r := reply{segs: mix(raw, answers, b.opts.Baud)}
+	r := reply{segs: mix(raw, answers, b.opts.Baud, b.opts.Echo, b.opts.EchoDelay)}
 	for _, a := range answers {
 		r.hangUp = r.hangUp || a.hangUp
 		if a.telegram && !a.silent && !a.damaged && !a.late && speakers == 1 {
@@ -363,7 +373,10 @@ func (b *Bus) applyFaults(m *meter, a answer) answer {
 			continue
 		case fs.Probability > 0 && b.rng.Float64() >= fs.Probability:
 			continue
+		case fs.Times > 0 && fs.fired >= fs.Times:
+			continue
 		}
+		fs.fired++
 		switch fs.Kind {
 		case FaultNoAnswer:
 			a.silent = true
@@ -387,47 +400,72 @@ func (b *Bus) applyFaults(m *meter, a answer) answer {
 	return a
 }
 
-// mix puts the answers on one line: an echo of the request first if any
-// fault asks for it, then the answers of all meters that speak, colliding
-// when there are several.
-func mix(req []byte, answers []answer, baud int) []segment {
+// mix puts the answers on one line, as offsets from the moment the
+// request arrived: it takes its own time on the wire first (with a baud
+// rate), and each answer starts its delay after that. An echo of the
+// request (echo, or a fault that asks for it) goes out with the request,
+// or echoDelay after its arrival, then after whatever answer is on the line
+// at that time.
+// Answers that overlap in time collide byte by byte at their offsets, so a
+// meter that starts a byte later than another garbles both from there on
+// (one that starts right at the end of another follows it); an answer that
+// starts after the line went quiet again is a segment of its own.
+func mix(req []byte, answers []answer, baud int, echo bool, echoDelay time.Duration) []segment {
 	var segs []segment
-	var start time.Duration
 	for _, a := range answers {
-		if a.echo {
-			segs = append(segs, segment{data: append([]byte(nil), req...)})
-			start = byteTimes(len(req), baud)
-			break
+		echo = echo || a.echo
+	}
+	sent := byteTimes(len(req), baud)
+	speaking := make([]answer, 0, len(answers))
+	for _, a := range answers {
+		if !a.silent {
+			speaking = append(speaking, a)
 		}
 	}
-	var line []byte
-	var delay time.Duration
-	for _, a := range answers {
-		if a.silent {
-			continue
+	slices.SortStableFunc(speaking, func(a, b answer) int { return cmp.Compare(a.delay, b.delay) })
+	for _, a := range speaking {
+		at := sent + a.delay
+		if n := len(segs); n > 0 {
+			last := &segs[n-1]
+			if at <= last.at+byteTimes(len(last.data), baud) {
+				off := 0
+				if bt := byteTimes(1, baud); bt > 0 {
+					off = int((at - last.at) / bt)
+				}
+				last.data = overlay(last.data, a.data, off)
+				continue
+			}
 		}
-		if line == nil {
-			line, delay = a.data, a.delay
-			continue
-		}
-		line = collide(line, a.data)
-		delay = max(delay, a.delay)
+		segs = append(segs, segment{at: at, data: append([]byte(nil), a.data...)})
 	}
-	if line == nil {
+	if !echo {
 		return segs
 	}
-	return append(segs, segment{at: max(delay, start), data: line})
+	e := segment{at: echoDelay, data: append([]byte(nil), req...)}
+	i := 0
+	for i < len(segs) && segs[i].at < e.at {
+		e.at = max(e.at, segs[i].at+byteTimes(len(segs[i].data), baud))
+		i++
+	}
+	return slices.Insert(segs, i, e)
 }
 
 // collide overlays b on a: a 0 bit from either sender wins (see the
 // package doc), and the longer answer goes on alone after the shorter ends.
 func collide(a, b []byte) []byte {
-	if len(b) > len(a) {
-		a, b = b, a
-	}
-	out := append([]byte(nil), a...)
+	return overlay(append([]byte(nil), a...), b, 0)
+}
+
+// overlay puts b on the line off bytes after the start of a (off is at
+// most len(a)), changing or extending a in place: where both send, a 0 bit
+// wins.
+func overlay(a, b []byte, off int) []byte {
 	for i, v := range b {
-		out[i] &= v
+		if j := off + i; j < len(a) {
+			a[j] &= v
+		} else {
+			a = append(a, v)
+		}
 	}
-	return out
+	return a
 }

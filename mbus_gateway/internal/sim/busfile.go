@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -46,6 +47,8 @@ var baudRates = append([]int{0}, transport.Bauds...)
 //	seed: 1                # optional, seeds probabilistic faults
 //	fixed_access_number: false # optional: true keeps each telegram's own
 //	advance: false         # optional: true grows the first counter per answer
+//	echo: false            # optional: true echoes every request (a converter)
+//	echo_delay: 0s         # optional: the echo comes back this late
 //	meters:
 //	  - name: heat         # optional
 //	    primary: 1         # 0-250, required
@@ -53,10 +56,12 @@ var baudRates = append([]int{0}, transport.Bauds...)
 //	    frames: [kamstrup.hex] # telegram files, or
 //	    telegrams: ["68 …"]    # telegrams as hex (one of the two)
 //	    delay: 5ms         # optional, added to response_delay
+//	    key: 00112233…     # optional: AES-128 key, 32 hex digits; sends in security mode 5
 //	    faults:            # optional
 //	      - kind: no_answer   # no_answer corrupt checksum truncate echo slow hang_up
 //	        every: 3          # or probability: 0.1, or neither: always
 //	        delay: 2s         # slow only: how far past the window
+//	        times: 1          # optional: the fault ends after firing this often
 func LoadBusFile(path string) (Setup, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -128,8 +133,10 @@ func (p *busParser) parse(data []byte) Setup {
 		"fixed_access_number": func(v *yaml.Node) {
 			s.Options.FixedAccessNumber = p.boolean(v, "fixed_access_number")
 		},
-		"advance": func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
-		"meters":  func(v *yaml.Node) { meters = v },
+		"advance":    func(v *yaml.Node) { s.Options.Advance = p.boolean(v, "advance") },
+		"echo":       func(v *yaml.Node) { s.Options.Echo = p.boolean(v, "echo") },
+		"echo_delay": func(v *yaml.Node) { s.Options.EchoDelay = p.duration(v, "echo_delay") },
+		"meters":     func(v *yaml.Node) { meters = v },
 	})
 	if meters == nil {
 		if len(p.errs) == 0 {
@@ -266,6 +273,7 @@ func (p *busParser) meter(n *yaml.Node, what string) (Meter, bool) {
 			}
 		},
 		"delay": func(v *yaml.Node) { m.Delay = p.duration(v, what+".delay") },
+		"key":   func(v *yaml.Node) { m.Key = p.key(v, what+".key") },
 		"faults": func(v *yaml.Node) {
 			for i, f := range p.list(v, what+".faults") {
 				m.Faults = append(m.Faults, p.fault(f, fmt.Sprintf("%s.faults[%d]", what, i)))
@@ -319,6 +327,20 @@ func (p *busParser) telegram(n *yaml.Node, what string) []byte {
 	return p.check(n, what, s)
 }
 
+// key reads an AES-128 key in hex.
+func (p *busParser) key(n *yaml.Node, what string) []byte {
+	s, ok := p.scalar(n, what)
+	if !ok {
+		return nil
+	}
+	k, err := hex.DecodeString(s)
+	if err != nil || len(k) != 16 {
+		p.errorf(n, "%s: want 32 hex digits (an AES-128 key)", what)
+		return nil
+	}
+	return k
+}
+
 // frameFile reads and checks one telegram file.
 func (p *busParser) frameFile(n *yaml.Node, what string) []byte {
 	path, ok := p.scalar(n, what)
@@ -364,6 +386,7 @@ func (p *busParser) fault(n *yaml.Node, what string) Fault {
 		"every":       func(v *yaml.Node) { f.Every = p.integer(v, what+".every", 1, 1<<30) },
 		"probability": func(v *yaml.Node) { f.Probability = p.probability(v, what+".probability") },
 		"delay":       func(v *yaml.Node) { f.Delay = p.duration(v, what+".delay") },
+		"times":       func(v *yaml.Node) { f.Times = p.integer(v, what+".times", 1, 1<<30) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return f

@@ -87,6 +87,7 @@ meters:
         probability: 0.25
   - primary: 0
     telegrams: ["` + strings.TrimSpace(string(testFS(t)["k.hex"].Data)) + `"]
+    key: 000102030405060708090A0B0C0D0E0F
 `
 	s, err := ParseBusFile("bus.yaml", []byte(file), testFS(t))
 	if err != nil {
@@ -106,8 +107,8 @@ meters:
 			t.Errorf("fault %d: got %+v, want %+v", i, m.Faults[i], wantFaults[i])
 		}
 	}
-	if s.Meters[1].Name != "meters[1]" || s.Meters[1].Primary != 0 {
-		t.Errorf("meter 1: got name %q primary %d", s.Meters[1].Name, s.Meters[1].Primary)
+	if s.Meters[1].Name != "meters[1]" || s.Meters[1].Primary != 0 || len(s.Meters[1].Key) != 16 || s.Meters[1].Key[15] != 0x0F {
+		t.Errorf("meter 1: got name %q primary %d key % X", s.Meters[1].Name, s.Meters[1].Primary, s.Meters[1].Key)
 	}
 	// The override goes into the header of the telegrams the meter sends.
 	b, err := s.NewBus()
@@ -141,7 +142,7 @@ func TestBusFileErrors(t *testing.T) {
 		{"no meters", "baud: 2400\n", []string{"bus.yaml:1: no meters: add a list under meters"}},
 		{"meters not a list", "meters: 3\n", []string{"bus.yaml:1: meters: want a list of meters"}},
 		{"unknown top key", "bauds: 2400\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
-			`bus.yaml:1: bus file: unknown key "bauds" (want advance, baud, fixed_access_number, meters, response_delay, seed)`}},
+			`bus.yaml:1: bus file: unknown key "bauds" (want advance, baud, echo, echo_delay, fixed_access_number, meters, response_delay, seed)`}},
 		{"advance not a bool", "advance: yes\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
 			`bus.yaml:1: advance: want true or false, got "yes"`}},
 		{"fixed_access_number a list", "fixed_access_number: [true]\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
@@ -157,8 +158,12 @@ func TestBusFileErrors(t *testing.T) {
 		{"negative delay", "response_delay: -1s\nmeters: [{primary: 1, frames: [k.hex]}]\n", []string{
 			"bus.yaml:1: response_delay: must not be negative, got -1s"}},
 		{"unknown meter key", "meters:\n  - primary: 1\n    frame: [k.hex]\n", []string{
-			`bus.yaml:3: meters[0]: unknown key "frame" (want delay, faults, frames, name, primary, secondary, telegrams)`,
+			`bus.yaml:3: meters[0]: unknown key "frame" (want delay, faults, frames, key, name, primary, secondary, telegrams)`,
 			"bus.yaml:2: meters[0]: give either frames (files) or telegrams (hex), not both or neither"}},
+		{"bad key", "meters:\n  - primary: 1\n    frames: [k.hex]\n    key: 0011\n", []string{
+			"bus.yaml:4: meters[0].key: want 32 hex digits (an AES-128 key)"}},
+		{"key for a short header", "meters:\n  - primary: 1\n    secondary: 12345678AABBCCDD\n    frames: [short.hex]\n    key: 000102030405060708090A0B0C0D0E0F\n", []string{
+			`bus.yaml:2: meters[0]: meter "meters[0]": telegram 1: mbus: encrypt: long frame with CI 0x7A: want a variable data response with a long header`}},
 		{"no primary", "meters:\n  - frames: [k.hex]\n", []string{"bus.yaml:2: meters[0]: primary is missing"}},
 		{"primary too big", "meters:\n  - primary: 251\n    frames: [k.hex]\n", []string{"bus.yaml:2: meters[0].primary: 251 is out of range 0-250"}},
 		{"primary a list", "meters:\n  - primary: [1]\n    frames: [k.hex]\n", []string{"bus.yaml:2: meters[0].primary: want a single value"}},

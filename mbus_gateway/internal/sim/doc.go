@@ -36,17 +36,21 @@
 // When several meters answer the same request, their answers overlap on
 // the wire. A slave sends a space (binary 0) by drawing more current
 // (EN 13757-2 clause 4), so the master sees a 0 wherever any slave sends one:
-// the bytes of the answers are combined with bitwise AND, aligned at their
-// first byte. Two E5 acknowledgements arrive as one E5; two long frames
-// arrive as garbage that fails its checksum. This is deterministic.
+// the bytes of the answers are combined with bitwise AND, each at the byte
+// where it starts. Two E5 acknowledgements sent at once arrive as one E5,
+// one a byte later as E5 E5; two long frames arrive as garbage that fails
+// its checksum. This is deterministic.
 //
 // Timing: each answer starts after the bus's response delay plus the
-// meter's own delay, counted from the end of the request. With a baud rate
-// set, each byte takes 11 bit times (start, 8 data, even parity, stop) and
-// the answer is written in small chunks, each at its exact due time
-// measured from the start of the answer, so the pace does not drift.
+// meter's own delay, counted from the end of the request on the bus: with a
+// baud rate set, the request first takes its own wire time, as behind a
+// TCP converter or a USB master. Each byte takes 11 bit times (start, 8
+// data, even parity, stop) and the answer is written in small chunks, each
+// at its exact due time measured from the start of the answer, so the pace
+// does not drift. Options.Echo loops every request back, as an echoing
+// converter does.
 //
 // Faults (see Fault) are injected per meter, always, every Nth answer or
-// with a probability drawn from a seeded generator, so runs are
-// reproducible. They can be changed while the bus is being served.
+// with a probability drawn from a seeded generator, optionally only a
+// number of times, so runs are reproducible. They can be changed while the bus is being served.
 package sim

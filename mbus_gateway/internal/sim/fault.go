@@ -81,6 +81,9 @@ type Fault struct {
 	// Delay is how late a FaultSlow answer starts beyond the response
 	// window; zero means DefaultSlowDelay.
 	Delay time.Duration
+	// Times > 0 ends the fault after it fired that often (a meter that is
+	// slow only for its first answer, say); zero means no end.
+	Times int
 }
 
 // DefaultSlowDelay is how far past the response window a slow answer
@@ -101,6 +104,9 @@ func (f Fault) Validate() error {
 	}
 	if f.Every > 0 && f.Probability > 0 {
 		return fmt.Errorf("fault %v: give every or probability, not both", f.Kind)
+	}
+	if f.Times < 0 {
+		return fmt.Errorf("fault %v: times must not be negative, got %d", f.Kind, f.Times)
 	}
 	if f.Delay < 0 {
 		return fmt.Errorf("fault %v: delay must not be negative, got %v", f.Kind, f.Delay)

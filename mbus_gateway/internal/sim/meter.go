@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -34,6 +35,11 @@ type Meter struct {
 	Baud int
 	// Faults are active from the start.
 	Faults []Fault
+	// Key, when set (16 bytes, AES-128), encrypts every telegram in
+	// security mode 5 (EN 13757-7) as it is sent, after its access number
+	// and register are stamped, as an encrypting meter does. Telegrams
+	// with a long header only.
+	Key []byte
 }
 
 // MeterStatus is a snapshot of one meter on the bus.
@@ -81,6 +87,7 @@ type meter struct {
 	delay     time.Duration
 	baud      int
 	faults    []faultState
+	key       []byte
 
 	selected bool
 	// seq is the index of the telegram last sent (or to send first).
@@ -108,6 +115,7 @@ type meter struct {
 type faultState struct {
 	Fault
 	count int // answers seen since the fault was set, for Every
+	fired int // times the fault fired, for Times
 }
 
 // Errors of AddMeter and the loaders.
@@ -130,7 +138,7 @@ func newMeter(m Meter) (*meter, error) {
 	if len(m.Telegrams) == 0 {
 		return nil, fmt.Errorf("meter %q: %w", m.Name, ErrNoTelegram)
 	}
-	mt := &meter{name: m.Name, primary: m.Primary, secondary: m.Secondary, delay: m.Delay, baud: m.Baud}
+	mt := &meter{name: m.Name, primary: m.Primary, secondary: m.Secondary, delay: m.Delay, baud: m.Baud, key: bytes.Clone(m.Key)}
 	var first *mbus.Frame
 	for i, raw := range m.Telegrams {
 		f, err := checkTelegram(raw)
@@ -139,6 +147,11 @@ func newMeter(m Meter) (*meter, error) {
 		}
 		if i == 0 {
 			first = &f
+		}
+		if len(m.Key) > 0 {
+			if _, err := mbus.EncryptFrame(f, m.Key); err != nil {
+				return nil, fmt.Errorf("meter %q: telegram %d: %w", m.Name, i+1, err)
+			}
 		}
 		mt.telegrams = append(mt.telegrams, append([]byte(nil), raw...))
 	}
@@ -195,12 +208,30 @@ func (m *meter) telegram(i int) []byte {
 		copy(out[dataOff:dataOff+8], m.secondary[:])
 	}
 	stamp(out, m.cur, m.fixedAccess, m.advance)
+	if len(m.key) > 0 {
+		out = m.encrypt(out)
+	}
 	var cs byte
 	for _, b := range out[4 : len(out)-2] {
 		cs += b
 	}
 	out[len(out)-2] = cs
 	return out
+}
+
+// encrypt returns the long frame out (checksum not yet fixed) with its
+// records encrypted with the meter's key; newMeter made sure it can be.
+func (m *meter) encrypt(out []byte) []byte {
+	f := mbus.Frame{Type: mbus.FrameLong, C: out[4], A: out[5], CI: out[6], Data: out[dataOff : len(out)-2]}
+	enc, err := mbus.EncryptFrame(f, m.key)
+	if err != nil {
+		return out
+	}
+	b, err := enc.Encode()
+	if err != nil {
+		return out
+	}
+	return b
 }
 
 // reset is SND_NKE or an application reset: back to the first telegram.

@@ -32,27 +32,29 @@ func TestPacing(t *testing.T) {
 			wantLen: n, first: 10 * time.Millisecond, last: 10 * time.Millisecond,
 		},
 		{
-			// 2400 baud: chunks of 4 bytes (about 20 ms), the whole
-			// frame done exactly 253 byte times after the delay.
+			// 2400 baud: the 5-byte request goes out on the bus, then
+			// the delay; the first byte alone, then chunks of 4 bytes
+			// (about 20 ms), the whole frame done exactly 253 byte times
+			// after the delay.
 			name: "2400 baud", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
-			wantLen: n, first: 10*time.Millisecond + byteNs(4, 2400), last: 10*time.Millisecond + byteNs(n, 2400),
+			wantLen: n, first: byteNs(5, 2400) + 10*time.Millisecond + byteNs(1, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
 		},
 		{
 			name: "300 baud, meter delay", opts: Options{Baud: 300, ResponseDelay: 10 * time.Millisecond},
 			meter:   Meter{Delay: 40 * time.Millisecond},
-			wantLen: n, first: 50*time.Millisecond + byteNs(1, 300), last: 50*time.Millisecond + byteNs(n, 300),
+			wantLen: n, first: byteNs(5, 300) + 50*time.Millisecond + byteNs(1, 300), last: byteNs(5, 300) + 50*time.Millisecond + byteNs(n, 300),
 		},
 		{
 			name: "9600 baud E5", opts: Options{Baud: 9600, ResponseDelay: 10 * time.Millisecond},
 			req:     func(t testing.TB) []byte { return sndNKE(t, 1) },
-			wantLen: 1, first: 10*time.Millisecond + byteNs(1, 9600), last: 10*time.Millisecond + byteNs(1, 9600),
+			wantLen: 1, first: byteNs(5, 9600) + 10*time.Millisecond + byteNs(1, 9600), last: byteNs(5, 9600) + 10*time.Millisecond + byteNs(1, 9600),
 		},
 		{
 			// The window is 330 bit times + 50 ms = 187.5 ms at 2400
 			// baud, and the slow answer starts 1 s after it.
 			name: "slow", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
 			meter:   Meter{Faults: []Fault{{Kind: FaultSlow}}},
-			wantLen: n, first: 1187500*time.Microsecond + byteNs(4, 2400), last: 1187500*time.Microsecond + byteNs(n, 2400),
+			wantLen: n, first: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(1, 2400), last: byteNs(5, 2400) + 1187500*time.Microsecond + byteNs(n, 2400),
 		},
 		{
 			name: "slow, own delay, no pacing", opts: Options{ResponseDelay: 10 * time.Millisecond},
@@ -60,11 +62,11 @@ func TestPacing(t *testing.T) {
 			wantLen: n, first: 3050 * time.Millisecond, last: 3050 * time.Millisecond,
 		},
 		{
-			// The echo goes out at once; the answer follows the delay or
-			// the echo, whichever ends later.
+			// The echo goes out with the request; the answer follows the
+			// delay after both.
 			name: "echo", opts: Options{Baud: 2400, ResponseDelay: 10 * time.Millisecond},
 			meter:   Meter{Faults: []Fault{{Kind: FaultEcho}}},
-			wantLen: 5 + n, first: byteNs(4, 2400), last: byteNs(5, 2400) + byteNs(n, 2400),
+			wantLen: 5 + n, first: byteNs(1, 2400), last: byteNs(5, 2400) + 10*time.Millisecond + byteNs(n, 2400),
 		},
 	}
 	for _, tt := range tests {

@@ -134,8 +134,9 @@ func (b *Bus) logRequest(raw []byte, segs []segment) {
 	ev.Str("request", hex.EncodeToString(raw)).Str("answer", hex.EncodeToString(out)).Msg("request")
 }
 
-// transmit writes the segments at their due times. With a baud rate each
-// chunk is written when its last byte would have left a real line, every
+// transmit writes the segments at their due times. With a baud rate the
+// first byte of each goes alone, then each chunk is written when its last
+// byte would have left a real line, every
 // due time counted from the segment's start, so sleeping late never adds
 // up over a long frame.
 func transmit(ctx context.Context, w io.Writer, start time.Time, segs []segment, baud int) error {
@@ -145,8 +146,11 @@ func transmit(ctx context.Context, w io.Writer, start time.Time, segs []segment,
 		if baud == 0 {
 			chunk = len(s.data)
 		}
-		for i := 0; i < len(s.data); i += chunk {
-			j := min(i+chunk, len(s.data))
+		for i, j := 0, 0; i < len(s.data); i = j {
+			j = min(i+chunk, len(s.data))
+			if i == 0 && baud > 0 {
+				j = 1 // the first byte alone: masters time an answer by it
+			}
 			if err := sleepUntil(ctx, at.Add(byteTimes(j, baud))); err != nil {
 				return err
 			}

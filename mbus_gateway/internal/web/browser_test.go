@@ -278,6 +278,7 @@ func TestBrowser(t *testing.T) {
 	row := `#found-rows tr[data-address="12345678AE4C0107"]`
 	run("scan result",
 		visible(row+" button.add"),
+		textIs("#scan-summary", "3 found in 8 probes"),
 		textIs(`#found-rows tr[data-address="068558172D2C0804"] .pill`, "Configured"),
 		textIs(`#found-rows tr[data-address="20"] .pill`, "Several meters answer here"),
 		chromedp.SendKeys(chromedp.CSS(row+" input"), "Cold water"),

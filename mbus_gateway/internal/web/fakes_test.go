@@ -109,7 +109,7 @@ func (f *fakePoller) Scan(ctx context.Context, mode string, progress func(poll.S
 	found, steps, gate, scanning := f.found, f.steps, f.gate, f.scanning
 	f.mu.Unlock()
 	for i := range steps {
-		progress(poll.ScanProgress{Mode: mode, Done: i + 1, Total: steps, Found: min(i+1, len(found))})
+		progress(poll.ScanProgress{Mode: mode, Done: i + 1, Total: steps, Found: min(i+1, len(found)), Probes: 2 * (i + 1)})
 		if i == 0 && scanning != nil {
 			close(scanning)
 		}

@@ -432,6 +432,9 @@
         $("scan-text").textContent = p.done + " probes · " + p.found + " found";
       }
     }
+    const done = !running && sc && sc.finished && sc.progress;
+    $("scan-summary").hidden = !done;
+    if (done) $("scan-summary").textContent = (sc.found || []).length + " found in " + (sc.progress.probes || 0) + " probes";
     setError($("scan-error"), sc && sc.error);
     const found = (sc && sc.found) || [];
     $("found-wrap").hidden = running || !sc || !sc.finished;
