@@ -51,15 +51,9 @@ func cmdDecode(_ context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 1
 	}
 	print := telegramPrinter(*format)
-	code := 0
-	for n := 1; len(raw) > 0; n++ {
-		size, err := mbus.WholeFrameLen(raw)
-		if err != nil {
-			fmt.Fprintf(stderr, "decode: telegram %d: %v\n", n, err)
-			return 1
-		}
-		t, err := mbus.ParseTelegramKey(raw[:size], key)
-		raw = raw[size:]
+	code, n := 0, 0
+	for t, err := range mbus.ParseTelegrams(raw, key) {
+		n++
 		// A telegram that broke off mid-records still shows what decoded.
 		if t != nil && (err == nil || len(t.Records) > 0) {
 			if perr := print(stdout, n, t); perr != nil {
@@ -113,10 +107,9 @@ func parseKey(s string) ([]byte, error) {
 	if s == "" {
 		return nil, nil
 	}
-	k, err := mbus.ParseHex(s)
-	if err != nil || len(k) != 16 {
-		// The key is a secret: the message does not repeat it.
-		return nil, errors.New("--key: want 32 hex digits (16 bytes)")
+	k, err := mbus.ParseKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
 	}
 	return k, nil
 }

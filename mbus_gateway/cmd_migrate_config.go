@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 )
@@ -58,34 +57,14 @@ func cmdMigrateConfig(_ context.Context, args []string, stdin io.Reader, stdout,
 	return 0
 }
 
-// writeOutput writes to path, or to stdout when path is empty. The file
-// holds the broker password, so only its owner may read it: it is written
-// as a new file (mode 0600) in path's directory and renamed over path, so
-// that the wider mode of a file already there never applies to it.
+// writeOutput writes to path (see config.WriteFile), or to stdout when
+// path is empty.
 func writeOutput(path string, stdout io.Writer, data []byte) error {
 	if path == "" {
 		_, err := stdout.Write(data)
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*") // mode 0600
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path) //nolint:gosec // G703: -o is the operator's own flag
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return config.WriteFile(path, data)
 }
 
 // parseInterspersed parses flags that may come before or after the

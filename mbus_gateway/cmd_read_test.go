@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -231,9 +232,9 @@ func TestBusCommandErrors(t *testing.T) {
 // mustCommand is the command called name.
 func mustCommand(t *testing.T, name string) command {
 	t.Helper()
-	c, ok := commandNamed(name)
-	if !ok {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	if i < 0 {
 		t.Fatalf("no command %q", name)
 	}
-	return c
+	return commands[i]
 }

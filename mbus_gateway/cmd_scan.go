@@ -34,15 +34,11 @@ func cmdScan(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	var last master.Progress
 	show := master.ProgressWriter(stderr)
 	progress := func(p master.Progress) { last = p; show(p) }
-	var (
-		found []master.Found
-		err   error
-	)
-	if *mode == "primary" {
-		found, err = m.ScanPrimary(ctx, progress)
-	} else {
-		found, err = m.ScanSecondary(ctx, progress)
+	scan := m.ScanPrimary
+	if *mode == "secondary" {
+		scan = m.ScanSecondary
 	}
+	found, err := scan(ctx, progress)
 	if perr := master.WriteFound(stdout, bf.format, found); perr != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", perr)
 		return 1

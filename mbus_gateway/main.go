@@ -37,15 +37,6 @@ var commands = []command{
 	{"version", "print the version", cmdVersion},
 }
 
-// commandNamed finds a command by its name.
-func commandNamed(name string) (command, bool) {
-	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
-	if i < 0 {
-		return command{}, false
-	}
-	return commands[i], true
-}
-
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
@@ -54,15 +45,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	cmd, ok := commandNamed(args[0])
-	if !ok {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
 		fmt.Fprintf(stderr, "mbus-gateway: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return cmd.run(ctx, args[1:], stdin, stdout, stderr)
+	return commands[i].run(ctx, args[1:], stdin, stdout, stderr)
 }
 
 func usage(w io.Writer) {

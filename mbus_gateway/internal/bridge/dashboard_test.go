@@ -19,6 +19,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
@@ -257,7 +258,7 @@ func gatherComponents(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	defer func() { _ = box.Close() }()
-	client, err := mqtt.New(mqtt.Config{Broker: "tcp://127.0.0.1:1"}, box, zerolog.Nop(), reg)
+	client, err := mqtt.New(mqtt.Config{Broker: "tcp://127.0.0.1:1"}, outbox.Outbox{Store: box}, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,7 @@ func gatherComponents(t *testing.T) map[string]bool {
 	}
 	// The master is never started: its counters are read, the port is
 	// not used.
-	reg.MustRegister(NewBusCollector(master.New(nil, master.Options{}).Stats))
+	reg.MustRegister(master.NewCollector(master.New(nil, master.Options{}).Stats))
 	reg.MustRegister(bushealth.NewCollector(bushealth.New(bushealth.Options{})))
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,6 +17,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
@@ -193,7 +194,7 @@ func startOn(t *testing.T, broker *mosquittotest.Broker, opts Options, init func
 		MinBackoff:       20 * time.Millisecond,
 		MaxBackoff:       200 * time.Millisecond,
 		RediscoveryDelay: func() time.Duration { return 10 * time.Millisecond },
-	}, box, zerolog.New(h.log), nil)
+	}, outbox.Outbox{Store: box}, zerolog.New(h.log), nil)
 	if err != nil {
 		t.Fatalf("mqtt.New: %v", err)
 	}

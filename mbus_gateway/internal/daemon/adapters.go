@@ -53,8 +53,9 @@ func storedReadings(ctx context.Context, s *store.Store) (func(string) (reading.
 	}, nil
 }
 
-// meterAdder is the status page's MeterAdder: it persists the meter, then
-// schedules it. It also records it among the found meters, which the page
+// meterAdder is the status page's MeterAdder: it keeps the meter in the
+// store's table of added meters, then schedules it. It also records it
+// among the found meters, which the page
 // and the next start list. Reloads replace the poller's meters through it
 // too, so that a meter added meanwhile is not lost.
 type meterAdder struct {
@@ -62,8 +63,9 @@ type meterAdder struct {
 	store  *store.Store
 	bus    *bus
 
-	// mu serializes changes of the meter list (read-modify-write of the
-	// stored list, the poller's meters) and guards interval.
+	// mu serializes changes of the meter list (the check for a meter
+	// already read, the store's rows, the poller's meters) and guards
+	// interval.
 	mu       sync.Mutex
 	interval time.Duration // of meters without their own: poll_interval
 }

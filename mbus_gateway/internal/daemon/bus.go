@@ -58,7 +58,7 @@ func newBuses(o *config.Options, log zerolog.Logger, reg prometheus.Registerer) 
 			return transport.Open(ctx, dev, transport.Options{Baud: baud})
 		}, b.health)
 		b.master = master.New(b.port, master.Options{Baud: baud, Extra: master.ExtraFor(dev, o.ResponseTimeoutExtra), Health: b.health})
-		for _, c := range []prometheus.Collector{bridge.NewBusCollector(b.master.Stats), bushealth.NewCollector(b.health)} {
+		for _, c := range []prometheus.Collector{master.NewCollector(b.master.Stats), bushealth.NewCollector(b.health)} {
 			if err := b.reg.Register(c); err != nil {
 				return nil, fmt.Errorf("metrics: bus %s: %w", cfg.Name, err)
 			}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"io"
 	"slices"
 	"testing"
@@ -9,65 +8,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
-// discard is a poll.Sink and poll.Availability that keeps nothing.
-type discard struct{}
-
-func (discard) Deliver(context.Context, reading.Reading) error { return nil }
-func (discard) SetAvailability(string, bool)                   {}
-
-// twoBuses are options with two buses, cellar and attic; the arguments
-// are attic's meters (YAML) and baud rate.
-func twoBuses(t *testing.T, secondMeters, secondBaud string) *config.Options {
+// twoBuses are options with two buses, cellar and attic, keeping the data
+// in dir; the arguments are attic's meters and baud rate.
+func twoBuses(t *testing.T, dir string, atticMeters []map[string]any, atticBaud int) *config.Options {
 	t.Helper()
-	o, err := config.Parse([]byte(`
-mqtt: {host: broker}
-poll_interval: 60
-buses:
-  - name: cellar
-    tcp_address: 127.0.0.1:1
-    meters: [{address: "1"}, {address: "2"}]
-  - name: attic
-    tcp_address: 127.0.0.1:2
-    baudrate: `+secondBaud+`
-    meters: `+secondMeters+`
-`), "options.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
+	return testOptions(t, "", "127.0.0.1:1", dir, map[string]any{
+		"tcp_address": "",
+		"meters":      []any{},
+		"buses": []map[string]any{
+			{"name": "cellar", "tcp_address": "127.0.0.1:1", "meters": []map[string]any{{"address": "1"}, {"address": "2"}}},
+			{"name": "attic", "tcp_address": "127.0.0.1:2", "baudrate": atticBaud, "meters": atticMeters},
+		},
+	})
 }
 
-// startedParts builds the parts of o's buses on a store in a temporary
-// directory, without running them.
-func startedParts(t *testing.T, o *config.Options) (*daemon, *parts) {
+// builtParts builds the daemon of o and its parts on the database, without
+// running them.
+func builtParts(t *testing.T, o *config.Options) (*daemon, *parts) {
 	t.Helper()
-	log, level, err := newLogger(io.Discard, "info", "text")
+	d, err := newDaemon(t.Context(), o, Deps{LogOut: io.Discard, Getenv: env()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{opts: o, log: log, level: level, notes: newNotices(o)}
-	if d.buses, err = newBuses(o, log, prometheus.NewRegistry()); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(t.Context(), t.TempDir()+"/gateway.db")
+	opened, err := d.open(t.Context(), d.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
-	p := &parts{store: st}
-	ids := poll.NewRegistry()
-	for _, b := range d.buses {
-		bp, err := d.buildBus(t.Context(), b, st, discard{}, discard{}, ids, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.buses = append(p.buses, bp)
+	p, err := d.build(t.Context(), opened)
+	if err != nil {
+		t.Fatal(err)
 	}
+	d.parts.Store(p)
+	t.Cleanup(d.close)
 	return d, p
 }
 
@@ -84,7 +58,10 @@ func (b *busParts) addresses() []string {
 // reached otherwise needs a restart; a meter added on the page belongs to
 // its bus across a reload.
 func TestReloadBuses(t *testing.T) {
-	d, p := startedParts(t, twoBuses(t, `[{address: "1"}]`, "2400"))
+	dir := t.TempDir()
+	one := []map[string]any{{"address": "1"}}
+	oneAndThree := []map[string]any{{"address": "1"}, {"address": "3"}}
+	d, p := builtParts(t, twoBuses(t, dir, one, 2400))
 	if got := p.buses[1].addresses(); !slices.Equal(got, []string{"1"}) {
 		t.Fatalf("attic at start: got %q, want meter 1", got)
 	}
@@ -92,8 +69,8 @@ func TestReloadBuses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	applied, restart := d.apply(t.Context(), p, twoBuses(t, `[{address: "1"}, {address: "3"}]`, "2400"))
-	if want := []string{"meters of bus attic: 1 added"}; !slices.Equal(applied, want) || len(restart) > 0 {
+	applied, restart := d.apply(t.Context(), p, twoBuses(t, dir, oneAndThree, 2400))
+	if want := []string{"buses: meters of attic: 1 added"}; !slices.Equal(applied, want) || len(restart) > 0 {
 		t.Errorf("meters of attic changed: applied %q, restart %q; want %q and no restart", applied, restart, want)
 	}
 	if got, want := p.buses[1].addresses(), []string{"1", "3", "9"}; !slices.Equal(got, want) {
@@ -103,9 +80,9 @@ func TestReloadBuses(t *testing.T) {
 		t.Errorf("cellar after the reload: got %q, want %q (unchanged, without attic's added meter)", got, want)
 	}
 
-	_, restart = d.apply(t.Context(), p, twoBuses(t, `[{address: "1"}, {address: "3"}]`, "9600"))
-	if !slices.Contains(restart, "buses") {
-		t.Errorf("attic's baud rate changed: restart %q, want buses", restart)
+	_, restart = d.apply(t.Context(), p, twoBuses(t, dir, oneAndThree, 9600))
+	if !slices.Contains(restart, "buses.baudrate") {
+		t.Errorf("attic's baud rate changed: restart %q, want buses.baudrate", restart)
 	}
 }
 
@@ -113,17 +90,14 @@ func TestReloadBuses(t *testing.T) {
 // and labels of before (no bus label) and the store's rows without a bus;
 // with buses: every bus metric has its bus label.
 func TestSingleBusUnlabelled(t *testing.T) {
-	single, err := config.Parse([]byte("mqtt: {host: broker}\ntcp_address: 127.0.0.1:1\n"), "options.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	single := testOptions(t, "127.0.0.1:1", "127.0.0.1:1", t.TempDir(), nil)
 	for _, tc := range []struct {
 		o     *config.Options
 		label []string
 		keys  []string
 	}{
 		{single, []string{""}, []string{""}},
-		{twoBuses(t, "[]", "2400"), []string{"cellar", "attic"}, []string{"cellar", "attic"}},
+		{twoBuses(t, t.TempDir(), nil, 2400), []string{"cellar", "attic"}, []string{"cellar", "attic"}},
 	} {
 		reg := prometheus.NewRegistry()
 		log, _, _ := newLogger(io.Discard, "info", "text")

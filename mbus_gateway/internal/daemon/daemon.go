@@ -29,6 +29,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
@@ -46,11 +47,11 @@ const clientIDKey = "mqtt.client_id"
 // Deps is what the daemon needs besides the options: who it is, where it
 // logs, where the web side listens when that differs from the options
 // (the demo serves loopback only), and how to re-read the options on
-// SIGHUP. The zero value of every field but LogOut is usable.
+// SIGHUP. The zero value of every field is usable.
 type Deps struct {
 	// Version is the gateway's version, as `mbus-gateway version` prints it.
 	Version string
-	// LogOut receives the log.
+	// LogOut receives the log; nil means os.Stderr.
 	LogOut io.Writer
 	// WebListen and MetricsListen replace ":<web_port>" and
 	// ":<metrics_port>" when set; WebAllow replaces web_allow when not nil.
@@ -80,6 +81,9 @@ func Run(ctx context.Context, o *config.Options, deps Deps) error {
 	if deps.Getenv == nil {
 		deps.Getenv = os.Getenv
 	}
+	if deps.LogOut == nil {
+		deps.LogOut = os.Stderr
+	}
 	tuneGC(deps.Getenv)
 	d, err := newDaemon(ctx, o, deps)
 	if err != nil {
@@ -96,13 +100,16 @@ func Run(ctx context.Context, o *config.Options, deps Deps) error {
 // database, Run serves the web side at once and builds and runs the rest
 // (parts) as soon as the database opens.
 type daemon struct {
-	deps   Deps
-	opts   *config.Options
-	log    zerolog.Logger
-	level  *levelFilter
-	reg    *prometheus.Registry
-	notify *notifier
-	broker mqtt.Config // without ClientID, which is kept in the store
+	deps Deps
+	opts *config.Options // in effect: reloads change the live ones
+	// initial are the options at the start, which the restart options
+	// keep until the next one.
+	initial config.Options
+	log     zerolog.Logger
+	level   *levelFilter
+	reg     *prometheus.Registry
+	notify  *notifier
+	broker  mqtt.Config // without ClientID, which is kept in the store
 	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
 	maxPages int
 
@@ -135,7 +142,7 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 	if err != nil {
 		return nil, err
 	}
-	d = &daemon{deps: deps, opts: o, log: log, level: level}
+	d = &daemon{deps: deps, opts: o, initial: *o, log: log, level: level}
 	if d.notify, err = newNotifier(deps.Getenv); err != nil {
 		return nil, err
 	}
@@ -391,7 +398,7 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	cfg := d.broker
 	cfg.ClientID = o.clientID
 	var err error
-	if p.mqtt, err = mqtt.New(cfg, p.store, d.log, d.reg); err != nil {
+	if p.mqtt, err = mqtt.New(cfg, outbox.Outbox{Store: p.store}, d.log, d.reg); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
 	sink := &outboxSink{store: p.store, notify: p.mqtt}

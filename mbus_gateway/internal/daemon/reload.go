@@ -37,9 +37,11 @@ func (d *daemon) reloads(ctx context.Context, p *parts) {
 // apply puts into effect what can change while running: the log level,
 // the meters of each bus and the poll interval (see
 // poll.Poller.SetMeters: meters keep their state, removed ones are no
-// longer read). It returns what it applied, and the options that changed
-// but only take effect after a restart (connections, ports and the store
-// are opened once; a bus added, removed, renamed or reached otherwise).
+// longer read). It returns what it applied, and the options that differ
+// from those of the start but only take effect after a restart
+// (connections, ports and the store are opened once; so are the buses:
+// one added, removed, renamed or reached otherwise): they are named on
+// every reload until the restart.
 func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applied, restart []string) {
 	cur := d.opts
 	if o.LogLevel != cur.LogLevel {
@@ -49,18 +51,18 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 		}
 	}
 	for _, f := range restartOptions {
-		if !reflect.DeepEqual(f.get(cur), f.get(o)) {
+		if !reflect.DeepEqual(f.get(&d.initial), f.get(o)) {
 			restart = append(restart, f.key)
 		}
 	}
 	var meters []string
 	for _, b := range p.buses {
 		if !hasBus(o, b.cfg.Name) {
-			continue // the bus is gone: that takes a restart (buses)
+			continue // the bus is gone: that takes a restart (buses.name)
 		}
 		what := "meters"
-		if b.key != "" {
-			what = "meters of bus " + b.cfg.Name
+		if len(o.Buses) > 0 {
+			what = "buses: meters of " + b.cfg.Name
 		}
 		ch, err := b.adder.setMeters(ctx, o)
 		if err != nil {
@@ -83,16 +85,17 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 	return applied, restart
 }
 
-// busLines are o's buses without their meters: how each is reached and
-// scanned, which a restart applies. The meters apply live.
-func busLines(o *config.Options) []config.Bus {
-	all := o.AllBuses()
-	out := make([]config.Bus, len(all))
-	for i, b := range all {
-		b.Meters = nil
-		out[i] = b
+// busField lists field of each bus of the buses: option (nil for the
+// single-bus options): how the buses are named, reached and scanned is
+// opened once; their meters apply live.
+func busField(field func(config.Bus) any) func(*config.Options) any {
+	return func(o *config.Options) any {
+		var out []any
+		for _, b := range o.Buses {
+			out = append(out, field(b))
+		}
+		return out
 	}
-	return out
 }
 
 // hasBus reports whether o has a bus named name.
@@ -120,6 +123,19 @@ func describeChanges(ch poll.MeterChanges) string {
 	return strings.Join(parts, ", ")
 }
 
+// liveOptions are the options apply puts into effect while running, by
+// their key or the key of the object or list they belong to ("mqtt"
+// stands for mqtt.host, mqtt.port, …); all others are restartOptions. A
+// test holds the two lists to the options' schema. Changes of the meters
+// are reported as "meters: …", with buses: as "buses: meters of <bus>: …".
+var liveOptions = []string{
+	"log_level", "poll_interval",
+	"meters.address", "meters.name", "meters.poll_interval", "meters.baudrate", "meters.enabled",
+	"meters.guard", "meters.key",
+	"buses.meters.address", "buses.meters.name", "buses.meters.poll_interval", "buses.meters.baudrate",
+	"buses.meters.enabled", "buses.meters.guard", "buses.meters.key",
+}
+
 // restartOptions are the options that take effect at the next start only.
 var restartOptions = []struct {
 	key string
@@ -130,7 +146,6 @@ var restartOptions = []struct {
 	{"baudrate", func(o *config.Options) any { return o.Baudrate }},
 	{"scan_on_start", func(o *config.Options) any { return o.ScanOnStart }},
 	{"scan_mode", func(o *config.Options) any { return o.ScanMode }},
-	{"buses", func(o *config.Options) any { return busLines(o) }},
 	{"mqtt", func(o *config.Options) any { return o.MQTT }},
 	{"topic_prefix", func(o *config.Options) any { return o.TopicPrefix }},
 	{"discovery_prefix", func(o *config.Options) any { return o.DiscoveryPrefix }},
@@ -143,4 +158,10 @@ var restartOptions = []struct {
 	{"web_allow", func(o *config.Options) any { return o.WebAllow }},
 	{"metrics_port", func(o *config.Options) any { return o.MetricsPort }},
 	{"data_dir", func(o *config.Options) any { return o.DataDir }},
+	{"buses.name", busField(func(b config.Bus) any { return b.Name })},
+	{"buses.serial_port", busField(func(b config.Bus) any { return b.SerialPort })},
+	{"buses.tcp_address", busField(func(b config.Bus) any { return b.TCPAddress })},
+	{"buses.baudrate", busField(func(b config.Bus) any { return b.Baudrate })},
+	{"buses.scan_on_start", busField(func(b config.Bus) any { return b.ScanOnStart })},
+	{"buses.scan_mode", busField(func(b config.Bus) any { return b.ScanMode })},
 }

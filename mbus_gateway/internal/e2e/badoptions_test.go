@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/daemon/daemontest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mosquittotest"
 )
 
@@ -264,18 +265,18 @@ func TestRunUnwritableDataDirStops(t *testing.T) {
 		"web_port":     freePort(t),
 		"metrics_port": metrics,
 	})
-	sock := listenNotify(t)
-	p := start(t, hermeticEnv("NOTIFY_SOCKET="+sock.path, "WATCHDOG_USEC=200000"), "run", "--config", path)
+	sock := daemontest.ListenNotify(t)
+	p := start(t, hermeticEnv("NOTIFY_SOCKET="+sock.Path, "WATCHDOG_USEC=200000"), "run", "--config", path)
 	awaitDegraded(t, metrics, "cannot open the database "+filepath.Join(dataDir, "mbus-gateway.db")+": ")
 	eventually(t, 10*time.Second, "READY=1 and three WATCHDOG=1", func() bool {
-		return sock.count("READY=1") == 1 && sock.count("WATCHDOG=1") >= 3
+		return sock.Count("READY=1") == 1 && sock.Count("WATCHDOG=1") >= 3
 	})
 	sent := p.signal(syscall.SIGTERM)
 	if code := p.wait(10 * time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(sent).Round(time.Millisecond))
-	if got := sock.count("STOPPING=1"); got != 1 {
-		t.Errorf("STOPPING=1: got %d, want 1 (all: %s)", got, sock.all())
+	if got := sock.Count("STOPPING=1"); got != 1 {
+		t.Errorf("STOPPING=1: got %d, want 1 (all: %s)", got, sock.All())
 	}
 }

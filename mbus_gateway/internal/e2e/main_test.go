@@ -22,7 +22,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/demo"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/daemon/daemontest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging/logtest"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim/simtest"
@@ -149,32 +149,14 @@ func (p *process) signal(sig syscall.Signal) time.Time {
 // with what after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
-		}
-		<-tick.C
-	}
+	daemontest.Eventually(t, timeout, what, cond)
 }
 
-// startBus serves the demo bus without pacing or answer delay (the tests
-// are about the gateway, not about timing) on a loopback port and
+// startBus serves the demo bus unpaced (see simtest.ServeDemo) and
 // returns its host:port.
 func startBus(t *testing.T) string {
 	t.Helper()
-	setup, err := demo.Setup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	setup.Options = sim.Options{}
-	bus, err := setup.NewBus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serveBus(t, bus)
+	return simtest.ServeDemo(t)
 }
 
 // serveBus serves bus on a loopback port until the test ends and returns

@@ -2,8 +2,8 @@
 
 package e2e
 
-// Resource measurements of the built gateway, documented in README.md
-// ("Performance"). They take minutes and depend on the machine, so they
+// Resource measurements of the built gateway, documented in
+// docs/performance.md. They take minutes and depend on the machine, so they
 // only build with the tag:
 //
 //	go test -tags measure -run 'TestMeasure' -v -timeout 30m ./mbus_gateway/internal/e2e

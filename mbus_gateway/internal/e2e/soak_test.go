@@ -2,7 +2,7 @@ package e2e
 
 // The soak run: many meters read often, with the broker restarting and
 // meters misbehaving at random, for a set time. CI runs 60 seconds; the
-// README reports a longer run, made with
+// docs/performance.md reports a longer run, made with
 //
 //	SOAK_DURATION=30m make soak
 //

@@ -23,13 +23,13 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/backoff"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
 // Queue is the durable outbox the client drains.
 type Queue interface {
 	// Pending returns up to limit rows with Seq > afterSeq, oldest first.
-	Pending(ctx context.Context, afterSeq int64, limit int) ([]store.Row, error)
+	// A row that cannot be decoded ends the list with a *RowError.
+	Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error)
 	// Delete removes acknowledged rows.
 	Delete(ctx context.Context, seqs ...int64) error
 	// Depth is the number of rows waiting.
@@ -62,8 +62,6 @@ type Outbox interface {
 	Trimmer
 	Memory
 }
-
-var _ Outbox = (*store.Store)(nil)
 
 // Status is a snapshot of the client for the status page.
 type Status struct {

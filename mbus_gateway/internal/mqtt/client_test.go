@@ -348,7 +348,7 @@ func TestTrimDropsOldestAndLogsOnce(t *testing.T) {
 	if got := c.log.Count("dropping oldest readings"); got != 1 {
 		t.Errorf("drop log lines: got %d, want 1", got)
 	}
-	rows, err := box.Pending(context.Background(), 0, 10)
+	rows, err := box.Store.Pending(context.Background(), 0, 10)
 	if err != nil {
 		t.Fatalf("Pending: %v", err)
 	}

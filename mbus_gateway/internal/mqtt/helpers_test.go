@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
@@ -39,7 +40,23 @@ func heatReading(meter string, at time.Time, energy float64) reading.Reading {
 	)
 }
 
-func openStore(t testing.TB) *store.Store {
+// testBox is the real store as the client's Outbox, converted as the
+// gateway's outbox package does (which imports this package).
+type testBox struct{ *store.Store }
+
+func (b testBox) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error) {
+	rows, err := b.Store.Pending(ctx, afterSeq, limit)
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		out[i] = Row{Seq: r.Seq, Meter: r.Meter, Reading: r.Reading, Payload: r.Payload}
+	}
+	if re, ok := errors.AsType[*store.RowError](err); ok {
+		err = &RowError{Seq: re.Seq, Err: re.Err}
+	}
+	return out, err
+}
+
+func openStore(t testing.TB) testBox {
 	t.Helper()
 	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "gateway.db"))
 	if err != nil {
@@ -50,10 +67,10 @@ func openStore(t testing.TB) *store.Store {
 			t.Errorf("store.Close: %v", err)
 		}
 	})
-	return s
+	return testBox{s}
 }
 
-func enqueue(t testing.TB, s *store.Store, rs ...reading.Reading) {
+func enqueue(t testing.TB, s testBox, rs ...reading.Reading) {
 	t.Helper()
 	if _, err := s.EnqueueBatch(context.Background(), rs); err != nil {
 		t.Fatalf("EnqueueBatch: %v", err)
@@ -137,7 +154,7 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func depth(t testing.TB, s *store.Store) int {
+func depth(t testing.TB, s testBox) int {
 	t.Helper()
 	n, err := s.Depth(context.Background())
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 )
 
 // Payloads of the bridge state and availability topics.
@@ -203,18 +202,21 @@ func preview(p []byte) string {
 // and react to events until the connection or ctx ends.
 func (s *session) run(ctx context.Context) error {
 	c := s.c
+	// From here on the broker may hold "online": a way out because ctx
+	// ended (a wait for a PUBACK cut short) still publishes "offline", as
+	// a clean disconnect discards the Last Will.
 	if err := s.await(ctx, s.cli.Publish(c.bridgeTopic(), 1, true, online)); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	if err := s.await(ctx, s.cli.Subscribe(c.statusTopic(), 1, c.onStatus)); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	defer c.detach()
 	if err := s.subscribeAll(ctx); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	if err := s.announceAll(ctx, false); err != nil {
-		return err
+		return s.ended(ctx, err, 0, nil, nil)
 	}
 	s.publishAvailability(true)
 	c.log.Info().Str("broker", c.broker).Str("client_id", c.cfg.ClientID).Msg("connected")
@@ -269,7 +271,7 @@ func (s *session) run(ctx context.Context) error {
 		case <-rediscover:
 			rediscover = nil
 			if err := s.announceAll(ctx, true); err != nil {
-				return err
+				return s.ended(ctx, err, outstanding, acked, failed)
 			}
 		case <-fetch:
 			want := c.cfg.Window - outstanding
@@ -280,9 +282,9 @@ func (s *session) run(ctx context.Context) error {
 				afterSeq = rows[len(rows)-1].Seq
 			}
 			if perr != nil {
-				return perr
+				return s.ended(ctx, perr, outstanding, acked, failed)
 			}
-			var rowErr *store.RowError
+			var rowErr *RowError
 			switch {
 			case errors.As(err, &rowErr):
 				s.dropUnreadable(storeCtx, rowErr)
@@ -299,6 +301,15 @@ func (s *session) run(ctx context.Context) error {
 
 // ready is a closed channel: a select case on it is always ready.
 var ready = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+// ended returns err, the reason the session stops; when ctx ended (and
+// err is its consequence) it shuts down as at the end of Run.
+func (s *session) ended(ctx context.Context, err error, outstanding int, acked <-chan int, failed <-chan error) error {
+	if ctx.Err() != nil {
+		return s.shutdown(outstanding, acked, failed)
+	}
+	return err
+}
 
 // shutdown publishes "offline" and gives outstanding PUBACKs a moment, so
 // that few rows are sent again after the restart.
@@ -331,7 +342,7 @@ func (s *session) shutdown(outstanding int, acked <-chan int, failed <-chan erro
 // returns how many rows it queued. The states of a row are skipped when a
 // newer row of the same meter is in the same batch: the retained topics
 // only need to end on the newest value.
-func (s *session) publishRows(ctx context.Context, rows []store.Row, inflight chan<- entry) (int, error) {
+func (s *session) publishRows(ctx context.Context, rows []Row, inflight chan<- entry) (int, error) {
 	last := make(map[string]int, len(rows))
 	for i, r := range rows {
 		last[r.Meter] = i
@@ -348,7 +359,7 @@ func (s *session) publishRows(ctx context.Context, rows []store.Row, inflight ch
 
 // publishRow announces the meter if needed, then sends the reading and,
 // with states, the per-attribute values. It does not wait for PUBACKs.
-func (s *session) publishRow(ctx context.Context, row store.Row, states bool) (entry, error) {
+func (s *session) publishRow(ctx context.Context, row Row, states bool) (entry, error) {
 	r := row.Reading
 	if r.Meter == "" {
 		r.Meter = row.Meter
@@ -492,7 +503,7 @@ func (s *session) publishAvailability(all bool) {
 
 // dropUnreadable deletes an outbox row that cannot be decoded: it would
 // stop the outbox forever otherwise.
-func (s *session) dropUnreadable(ctx context.Context, rowErr *store.RowError) {
+func (s *session) dropUnreadable(ctx context.Context, rowErr *RowError) {
 	s.c.log.Error().Err(rowErr).Int64("seq", rowErr.Seq).Msg("dropping unreadable outbox row")
 	if err := s.c.box.Delete(ctx, rowErr.Seq); err != nil {
 		s.c.log.Error().Err(err).Int64("seq", rowErr.Seq).Msg("outbox delete failed")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/demo"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/sim"
 )
 
@@ -31,4 +32,21 @@ func ServeTCP(t testing.TB, bus *sim.Bus) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// ServeDemo serves the demo bus (the meters of `mbus-gateway demo`, at
+// primary addresses 1 to 7) without pacing or answer delay, as ServeTCP
+// does: the tests using it are about the gateway, not about timing.
+func ServeDemo(t testing.TB) string {
+	t.Helper()
+	setup, err := demo.Setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup.Options = sim.Options{}
+	bus, err := setup.NewBus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ServeTCP(t, bus)
 }

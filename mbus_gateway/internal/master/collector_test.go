@@ -1,4 +1,4 @@
-package bridge
+package master
 
 import (
 	"fmt"
@@ -6,23 +6,21 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 )
 
-func TestBusCollector(t *testing.T) {
+func TestCollector(t *testing.T) {
 	tests := []struct {
 		name  string
-		stats master.Stats
+		stats Stats
 		want  string
 	}{
-		{"zero: every series exists before the first error", master.Stats{}, busMetrics(0, 0, 0, 0, 0, 0, 0)},
-		{"counts", master.Stats{Requests: 40, Timeouts: 3, ChecksumErrors: 2, Garbled: 5, Collisions: 1, Echoes: 7, Strays: 4}, busMetrics(2, 1, 7, 3, 4, 3, 40)},
-		{"checksum read ahead of garbled", master.Stats{ChecksumErrors: 2, Garbled: 1}, busMetrics(2, 0, 0, 0, 0, 0, 0)},
+		{"zero: every series exists before the first error", Stats{}, busMetrics(0, 0, 0, 0, 0, 0, 0)},
+		{"counts", Stats{Requests: 40, Timeouts: 3, ChecksumErrors: 2, Garbled: 5, Collisions: 1, Echoes: 7, Strays: 4}, busMetrics(2, 1, 7, 3, 4, 3, 40)},
+		{"checksum read ahead of garbled", Stats{ChecksumErrors: 2, Garbled: 1}, busMetrics(2, 0, 0, 0, 0, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewBusCollector(func() master.Stats { return tt.stats })
+			c := NewCollector(func() Stats { return tt.stats })
 			if err := testutil.CollectAndCompare(c, strings.NewReader(tt.want), "mbus_bus_errors_total", "mbus_bus_requests_total"); err != nil {
 				t.Error(err)
 			}

@@ -1,9 +1,7 @@
-package bridge
+package master
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 )
 
 // Values of the kind label of mbus_bus_errors_total.
@@ -16,23 +14,23 @@ const (
 	KindStray     = "stray"     // another meter's late answer, skipped
 )
 
-// BusCollector exports the link layer's counters (master.Stats) to
-// Prometheus. It reads them at every scrape, so every series exists from
-// the start, at 0, and the master needs no metrics code of its own.
-type BusCollector struct {
-	stats    func() master.Stats
+// Collector exports the link layer's counters (Stats) to Prometheus. It
+// reads them at every scrape, so every series exists from the start, at 0,
+// and the exchanges need no metrics code of their own.
+type Collector struct {
+	stats    func() Stats
 	requests *prometheus.Desc
 	retries  *prometheus.Desc
 	errs     *prometheus.Desc
 	bytes    *prometheus.Desc
 }
 
-var _ prometheus.Collector = (*BusCollector)(nil)
+var _ prometheus.Collector = (*Collector)(nil)
 
-// NewBusCollector returns a collector of the counters stats returns,
-// typically (*master.Master).Stats.
-func NewBusCollector(stats func() master.Stats) *BusCollector {
-	return &BusCollector{
+// NewCollector returns a collector of the counters stats returns,
+// typically (*Master).Stats.
+func NewCollector(stats func() Stats) *Collector {
+	return &Collector{
 		stats: stats,
 		requests: prometheus.NewDesc("mbus_bus_requests_total",
 			"Frames the gateway sent on the bus, repeats included.", nil, nil),
@@ -48,7 +46,7 @@ func NewBusCollector(stats func() master.Stats) *BusCollector {
 }
 
 // Describe sends the descriptors of the metrics.
-func (c *BusCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.requests
 	ch <- c.retries
 	ch <- c.errs
@@ -56,7 +54,7 @@ func (c *BusCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect sends the current counters.
-func (c *BusCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
 	// Garbled counts checksum errors too; framing is the rest. The two
 	// counters are read one after the other, so guard against a moment
