@@ -24,8 +24,8 @@ func twoBuses(t *testing.T, dir string, atticMeters []map[string]any, atticBaud 
 	})
 }
 
-// builtParts builds the daemon of o and its parts on the database, without
-// running them.
+// builtParts builds the daemon of o and its parts on the database in
+// o.DataDir, without running them; they are closed when the test ends.
 func builtParts(t *testing.T, o *config.Options) (*daemon, *parts) {
 	t.Helper()
 	d, err := newDaemon(t.Context(), o, Deps{LogOut: io.Discard, Getenv: env()})
