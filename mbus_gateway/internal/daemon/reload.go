@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
@@ -78,6 +79,7 @@ func (d *daemon) apply(ctx context.Context, p *parts, o *config.Options) (applie
 	}
 	applied = append(applied, meters...)
 	cur.Meters, cur.PollInterval = o.Meters, o.PollInterval
+	cur.Buses = slices.Clone(cur.Buses) // the start's options share the list
 	for i, b := range cur.Buses {
 		cur.Buses[i].Meters = busMeters(o, b.Name)
 	}
