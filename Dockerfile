@@ -30,4 +30,7 @@ LABEL io.hass.version="${BUILD_VERSION}" \
 # Watchdog on (the manifest has no "watchdog:" key any more).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD wget -q -O /dev/null http://127.0.0.1:8099/health || exit 1
+# In a container the port mapping (the add-on's ports:, docker -p) decides
+# who reaches the metrics port; it needs every interface inside.
+ENV MBUS_GATEWAY_METRICS_BIND=0.0.0.0
 ENTRYPOINT ["/run.sh"]

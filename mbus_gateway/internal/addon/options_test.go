@@ -67,11 +67,12 @@ var contractDefaults = map[string]any{
 	"web_port":                   8099.0,
 	"web_allow":                  []any{"172.30.32.2"},
 	"metrics_port":               9105.0,
+	"metrics_bind":               "127.0.0.1",
 	"data_dir":                   "/data",
 }
 
 // standaloneOnly are the options a standalone file has and the add-on has not.
-var standaloneOnly = []string{"data_dir", "metrics_port", "web_port"}
+var standaloneOnly = []string{"data_dir", "metrics_bind", "metrics_port", "web_port"}
 
 // leafPaths reduces option paths to the leaves: "mqtt" goes when
 // "mqtt.host" is there. The daemon and the manifest may or may not list

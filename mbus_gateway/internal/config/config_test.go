@@ -73,6 +73,7 @@ func TestParseBadFiles(t *testing.T) {
 			`tcp_address: "tcp://10.0.0.5:10001": want host:port without "tcp://", e.g. 10.0.0.5:10001`,
 			`mqtt.host: "broker:1883" has a port: put 1883 in mqtt.port`,
 			`metrics_port: 9105 is web_port too: give it another port, or 0 to turn it off`,
+			`metrics_bind: "localhost" is not an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every interface)`,
 		}},
 		{"meters.json", []string{
 			`meters[1]: want an object, got "7"`,
@@ -191,6 +192,7 @@ func TestParseDefaults(t *testing.T) {
 		WebPort:         8099,
 		WebAllow:        []netip.Prefix{netip.MustParsePrefix("172.30.32.2/32")},
 		MetricsPort:     9105,
+		MetricsBind:     "127.0.0.1",
 		DataDir:         "/data",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -239,6 +241,7 @@ func TestParseEveryOption(t *testing.T) {
 			netip.MustParsePrefix("::1/128"),
 		},
 		MetricsPort: 0,
+		MetricsBind: "127.0.0.1",
 		DataDir:     "/var/lib/mbus-gateway",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -473,7 +476,7 @@ func TestKeys(t *testing.T) {
 		"buses.scan_mode", "buses.scan_on_start", "buses.serial_port", "buses.tcp_address",
 		"data_dir", "discovery_prefix", "expire_after", "log_format", "log_level",
 		"meters.address", "meters.baudrate", "meters.enabled", "meters.guard", "meters.key", "meters.name", "meters.poll_interval",
-		"metrics_port", "mqtt.ca_file", "mqtt.cert_file", "mqtt.host", "mqtt.key_file",
+		"metrics_bind", "metrics_port", "mqtt.ca_file", "mqtt.cert_file", "mqtt.host", "mqtt.key_file",
 		"mqtt.password", "mqtt.port", "mqtt.tls", "mqtt.username",
 		"outbox_max_age", "outbox_max_rows", "poll_interval", "response_timeout_extra",
 		"scan_mode", "scan_on_start", "serial_port", "tcp_address", "topic_prefix",

@@ -73,6 +73,10 @@ type Options struct {
 	WebAllow []netip.Prefix
 	// MetricsPort serves /health, /status and /metrics to any address; 0 = off.
 	MetricsPort int
+	// MetricsBind is the IP address the metrics port listens on: loopback
+	// by default; the container image sets 0.0.0.0 (its port mapping
+	// decides who reaches it).
+	MetricsBind string
 	// DataDir holds the SQLite store (standalone only; the add-on uses /data).
 	DataDir string
 }
@@ -189,6 +193,7 @@ func (o *Options) MarshalZerologObject(e *zerolog.Event) {
 		Str("log_format", o.LogFormat).
 		Int("web_port", o.WebPort).
 		Int("metrics_port", o.MetricsPort).
+		Str("metrics_bind", o.MetricsBind).
 		Str("data_dir", o.DataDir)
 	allow := zerolog.Arr()
 	for _, p := range o.WebAllow {

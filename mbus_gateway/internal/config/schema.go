@@ -50,6 +50,7 @@ var options = []field[Options]{
 	intField("web_port", 8099, func(o *Options) *int { return &o.WebPort }),
 	{key: "web_allow", def: []any{"172.30.32.2"}, decode: decodeWebAllow},
 	intField("metrics_port", 9105, func(o *Options) *int { return &o.MetricsPort }),
+	stringField("metrics_bind", "127.0.0.1", func(o *Options) *string { return &o.MetricsBind }),
 	stringField("data_dir", "/data", func(o *Options) *string { return &o.DataDir }),
 }
 
@@ -106,7 +107,9 @@ func Keys() []string {
 // uses; the add-on's manifest does not offer them. The add-on's status
 // page must stay on the ingress port, and its metrics port is the ports:
 // mapping of the manifest.
-func StandaloneOnlyKeys() []string { return []string{"data_dir", "metrics_port", "web_port"} }
+func StandaloneOnlyKeys() []string {
+	return []string{"data_dir", "metrics_bind", "metrics_port", "web_port"}
+}
 
 // entryKeys lists the keys allowed in an entry of a list option.
 func entryKeys[T any](fields []field[T], more ...string) map[string]bool {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -181,6 +182,9 @@ func (o *Options) problems() []*OptionError {
 	c.intRange("metrics_port", o.MetricsPort, 0, 65535, " (0 = off)")
 	if o.MetricsPort != 0 && o.MetricsPort == o.WebPort {
 		c.add("metrics_port", "%d is web_port too: give it another port, or 0 to turn it off", o.MetricsPort)
+	}
+	if _, err := netip.ParseAddr(o.MetricsBind); err != nil {
+		c.add("metrics_bind", "%s is not an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every interface)", quote(o.MetricsBind))
 	}
 	if o.DataDir == "" {
 		c.add("data_dir", "must not be empty (e.g. /data)")

@@ -185,7 +185,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 	}
 	metrics := d.deps.MetricsListen
 	if metrics == "" && o.MetricsPort != 0 {
-		metrics = ":" + strconv.Itoa(o.MetricsPort)
+		metrics = net.JoinHostPort(o.MetricsBind, strconv.Itoa(o.MetricsPort))
 	}
 	allow := d.deps.WebAllow
 	if allow == nil {
@@ -210,6 +210,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		OutboxDepth:   side.depth,
 		Alive:         d.alive,
 		Warnings:      d.notes.list,
+		Salvage:       d.notes.salvaged,
 		Gatherer:      d.reg,
 		Log:           d.log,
 	}, buses[0].Poller, buses[0].Adder, side)
@@ -376,6 +377,9 @@ func (d *daemon) open(ctx context.Context, log zerolog.Logger) (o opened, err er
 			_ = st.Close() // the error that made us give up matters
 		}
 	}()
+	if moved != "" {
+		d.notes.setSalvage(salvage(ctx, st, moved, log))
+	}
 	if err := limitStore(ctx, st, d.maxPages, log); err != nil {
 		return o, err
 	}
@@ -485,13 +489,33 @@ func openStore(ctx context.Context, dir string, log zerolog.Logger) (s *store.St
 			return nil, "", &store.OpenError{Path: oe.Path, Err: fmt.Errorf("%w; moving it aside failed: %w", oe.Err, qerr)}
 		}
 		log.Error().Err(err).Str("moved_to", moved).
-			Msg("database file is corrupt: moved aside for inspection, starting with an empty database; readings not yet published were in it")
+			Msg("database file is corrupt: moved aside for inspection, starting with a new database and what can still be read from the old one")
 		s, err = store.Open(ctx, path)
 	}
 	if err != nil {
 		return nil, moved, err
 	}
 	return s, moved, nil
+}
+
+// salvage takes the queued readings and added meters that can still be
+// read from the corrupt database moved to moved into st, and says how
+// many were saved and lost.
+func salvage(ctx context.Context, st *store.Store, moved string, log zerolog.Logger) *web.Salvage {
+	got, err := store.Salvage(ctx, moved, st)
+	out := &web.Salvage{File: moved, Saved: got.Readings, Lost: got.Lost, LostKnown: got.Complete}
+	ev := log.Info()
+	switch {
+	case err != nil:
+		out.Error = err.Error()
+		log.Error().Err(err).Str("file", moved).Msg("taking over the queued readings of the corrupt database failed: they stay in that file")
+		return out
+	case !got.Complete || got.Lost > 0:
+		ev = log.Warn()
+	}
+	ev.Str("file", moved).Int("saved", got.Readings).Int("lost", got.Lost).Bool("lost_known", got.Complete).
+		Int("added_meters", got.Meters).Msg("took over what could be read from the corrupt database")
+	return out
 }
 
 // dbMaxPagesEnv caps the database at that many pages (of 4 KiB): a

@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/web"
 )
 
 // notices are the warnings the status page and /status show: what the log
@@ -16,7 +18,9 @@ type notices struct {
 	// quarantined is where a corrupt database was moved to, "" if none
 	// (see quarantineNote).
 	quarantined string
-	options     []string // of the options in effect
+	// salvage is what was saved from it in this run; nil after a restart.
+	salvage *web.Salvage
+	options []string // of the options in effect
 	// live gives warnings that come and go while running (the poller's
 	// bus time); nil until the poller exists.
 	live func() []string
@@ -40,6 +44,25 @@ func (n *notices) setQuarantined(path string) {
 	n.mu.Lock()
 	n.quarantined = path
 	n.mu.Unlock()
+}
+
+// setSalvage records what was saved from the corrupt database.
+func (n *notices) setSalvage(s *web.Salvage) {
+	n.mu.Lock()
+	n.salvage = s
+	n.mu.Unlock()
+}
+
+// salvaged is what was saved from a corrupt database in this run, nil if
+// nothing was to be saved; for the status page.
+func (n *notices) salvaged() *web.Salvage {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.salvage == nil {
+		return nil
+	}
+	s := *n.salvage
+	return &s
 }
 
 // setLive adds the warnings that come and go while running.
@@ -66,7 +89,7 @@ func (n *notices) list() []string {
 	}
 	if n.quarantined != "" {
 		out = append(out, "database file was corrupt: moved aside to "+n.quarantined+
-			" and started with an empty database; readings not yet published were in the old file")
+			" and started with a new database; "+salvageNote(n.salvage, n.quarantined))
 	}
 	out = append(out, n.options...)
 	live := n.live
@@ -75,4 +98,20 @@ func (n *notices) list() []string {
 		out = append(out, live()...)
 	}
 	return out
+}
+
+// salvageNote says what became of the readings queued in the corrupt
+// file moved to file.
+func salvageNote(s *web.Salvage, file string) string {
+	switch {
+	case s == nil || s.File != file:
+		return "the readings that could be read from it were taken over when it was moved (see the log of that start)"
+	case s.Error != "":
+		return "taking over its queued readings failed (" + s.Error + "): they are still in that file"
+	case !s.LostKnown:
+		return "nothing could be read from it: the readings queued in it are lost"
+	case s.Lost == 0:
+		return fmt.Sprintf("all %d readings queued in it were saved", s.Saved)
+	}
+	return fmt.Sprintf("%d readings queued in it were saved, %d could not be read and are lost", s.Saved, s.Lost)
 }

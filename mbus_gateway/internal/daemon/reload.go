@@ -159,6 +159,7 @@ var restartOptions = []struct {
 	{"web_port", func(o *config.Options) any { return o.WebPort }},
 	{"web_allow", func(o *config.Options) any { return o.WebAllow }},
 	{"metrics_port", func(o *config.Options) any { return o.MetricsPort }},
+	{"metrics_bind", func(o *config.Options) any { return o.MetricsBind }},
 	{"data_dir", func(o *config.Options) any { return o.DataDir }},
 	{"buses.name", busField(func(b config.Bus) any { return b.Name })},
 	{"buses.serial_port", busField(func(b config.Bus) any { return b.SerialPort })},

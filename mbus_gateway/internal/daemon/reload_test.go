@@ -49,6 +49,7 @@ var optionChanges = map[string]func(m map[string]any){
 	"web_port":               func(m map[string]any) { m["web_port"] = 8100 },
 	"web_allow":              func(m map[string]any) { m["web_allow"] = []string{"10.0.0.0/8"} },
 	"metrics_port":           func(m map[string]any) { m["metrics_port"] = 9106 },
+	"metrics_bind":           func(m map[string]any) { m["metrics_bind"] = "0.0.0.0" },
 	"data_dir":               func(m map[string]any) { m["data_dir"] = "/elsewhere" },
 	"meters.address":         func(m map[string]any) { firstMeter(m)["address"] = "3" },
 	"meters.name":            func(m map[string]any) { firstMeter(m)["name"] = "Other" },

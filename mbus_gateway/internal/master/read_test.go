@@ -236,7 +236,9 @@ func TestReadAnswers(t *testing.T) {
 		{name: "truncated", answers: [][]chunk{now(good[:10]), now(good[:10]), now(good[:10])}, wantErr: []error{ErrGarbage, mbus.ErrTruncated}, wantReqs: 3},
 		{name: "noise", answers: [][]chunk{now([]byte{0x00, 0x42}), now([]byte{0xFF}), now([]byte{0x55})}, wantErr: []error{ErrGarbage, mbus.ErrBadStart}, wantReqs: 3},
 		{name: "ack instead of data", answers: [][]chunk{now(ack), now(ack), now(ack)}, wantErr: []error{ErrUnexpected}, wantReqs: 3},
-		{name: "slow", answers: [][]chunk{{{200 * time.Millisecond, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
+		// Far beyond three windows of about 60 ms: on a loaded machine the
+		// windows stretch, and an answer at 200 ms landed in the third.
+		{name: "slow", answers: [][]chunk{{{time.Second, good}}}, wantErr: []error{ErrTimeout}, wantReqs: 3},
 		{name: "retry repairs checksum", answers: [][]chunk{now(badSum), now(good)}, wantReqs: 2,
 			wantStats: func(s Stats) bool { return s.Retries == 1 && s.ChecksumErrors == 1 }},
 		{name: "retry repairs silence", answers: [][]chunk{nil, now(good)}, wantReqs: 2,

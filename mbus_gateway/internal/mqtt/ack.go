@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -67,18 +68,55 @@ func (s *session) ack(ctx context.Context, stop <-chan struct{}, in <-chan entry
 	}
 }
 
-// deleteAcked removes acknowledged rows. If that fails they stay in the
-// outbox and are sent again after the next reconnect: a duplicate, not a
-// loss.
+// deleteAcked removes acknowledged rows. If that fails (a full disk),
+// they are marked acknowledged, so that they are never published again
+// (a reading sent twice would also set its meter's states back to an
+// older value), and deleted later by maintain.
 func (s *session) deleteAcked(ctx context.Context, seqs []int64) {
 	if len(seqs) == 0 {
 		return
 	}
-	if err := s.c.box.Delete(ctx, seqs...); err != nil {
-		s.c.log.Error().Err(err).Int("rows", len(seqs)).Msg("outbox delete failed")
+	if !s.c.hasUndeleted() {
+		err := s.c.box.Delete(ctx, seqs...)
+		if err == nil {
+			s.c.countAcked(len(seqs))
+			return
+		}
+		s.c.log.Error().Err(err).Int("rows", len(seqs)).
+			Msg("outbox delete failed: acknowledged readings are kept aside and deleted once the store can")
+	}
+	c := s.c
+	c.mu.Lock()
+	c.undeleted = append(c.undeleted, seqs...)
+	c.mu.Unlock()
+	if err := c.box.MarkAcked(slices.Max(seqs)); err != nil {
+		c.log.Error().Err(err).Msg("marking acknowledged readings failed: they may be published again after a restart")
+	}
+}
+
+func (c *Client) hasUndeleted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.undeleted) > 0
+}
+
+// retryDelete deletes acknowledged rows whose delete failed before.
+func (c *Client) retryDelete(ctx context.Context) {
+	c.mu.Lock()
+	seqs := slices.Clone(c.undeleted)
+	c.mu.Unlock()
+	if len(seqs) == 0 {
 		return
 	}
-	s.c.countAcked(len(seqs))
+	if err := c.box.Delete(context.WithoutCancel(ctx), seqs...); err != nil {
+		c.log.Debug().Err(err).Int("rows", len(seqs)).Msg("outbox delete still failing")
+		return
+	}
+	c.mu.Lock()
+	c.undeleted = slices.Delete(c.undeleted, 0, len(seqs))
+	c.mu.Unlock()
+	c.countAcked(len(seqs))
+	c.log.Info().Int("rows", len(seqs)).Msg("outbox delete works again: acknowledged readings deleted")
 }
 
 func tryReceive(in <-chan entry) (entry, bool) {

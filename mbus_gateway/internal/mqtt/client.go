@@ -32,6 +32,9 @@ type Queue interface {
 	Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error)
 	// Delete removes acknowledged rows.
 	Delete(ctx context.Context, seqs ...int64) error
+	// MarkAcked records that rows up to seq were acknowledged, so that
+	// Pending leaves them out when Delete failed.
+	MarkAcked(seq int64) error
 	// Depth is the number of rows waiting.
 	Depth(ctx context.Context) (int, error)
 }
@@ -95,6 +98,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	status     Status
+	undeleted  []int64         // acknowledged rows whose delete failed; see deleteAcked
 	available  map[string]bool // last availability per meter
 	availDirty map[string]bool // not yet published
 
@@ -228,6 +232,7 @@ func (c *Client) maintain(ctx context.Context) {
 	defer t.Stop()
 	var episode int // rows dropped in the current overflow episode
 	for {
+		c.retryDelete(ctx)
 		episode = c.trim(ctx, episode)
 		c.refreshDepth(ctx)
 		select {

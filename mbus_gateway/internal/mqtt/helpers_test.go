@@ -185,6 +185,9 @@ type proxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	wg     sync.WaitGroup
+	// gate, while open (closed), lets what the broker sends reach the
+	// client; hold and release shut and open it.
+	gate chan struct{}
 }
 
 func startProxy(t testing.TB, target string) *proxy {
@@ -193,7 +196,8 @@ func startProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatalf("proxy: %v", err)
 	}
-	p := &proxy{l: l, target: target}
+	p := &proxy{l: l, target: target, gate: make(chan struct{})}
+	close(p.gate)
 	p.wg.Go(p.accept)
 	t.Cleanup(func() {
 		_ = l.Close()
@@ -225,7 +229,43 @@ func (p *proxy) accept() {
 			_ = src.Close()
 		}
 		p.wg.Go(func() { pipe(out, in) })
-		p.wg.Go(func() { pipe(in, out) })
+		p.wg.Go(func() { pipe(in, heldConn{Conn: out, p: p}) })
+	}
+}
+
+// heldConn passes nothing on while the proxy holds: what it has read is
+// kept until then.
+type heldConn struct {
+	net.Conn
+	p *proxy
+}
+
+func (h heldConn) Read(b []byte) (int, error) {
+	n, err := h.Conn.Read(b)
+	h.p.mu.Lock()
+	gate := h.p.gate
+	h.p.mu.Unlock()
+	<-gate
+	return n, err
+}
+
+// hold stops what the broker sends from reaching the client, as a broker
+// that no longer answers; release passes it on again. The test's end
+// releases.
+func (p *proxy) hold(t testing.TB) {
+	p.mu.Lock()
+	p.gate = make(chan struct{})
+	p.mu.Unlock()
+	t.Cleanup(p.release)
+}
+
+func (p *proxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gate:
+	default:
+		close(p.gate)
 	}
 }
 

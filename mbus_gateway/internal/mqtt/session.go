@@ -208,6 +208,7 @@ func (s *session) run(ctx context.Context) error {
 	if err := s.await(ctx, s.cli.Publish(c.bridgeTopic(), 1, true, online)); err != nil {
 		return s.ended(ctx, err, 0, nil, nil)
 	}
+	// From here the broker holds "online": a stop must replace it.
 	if err := s.await(ctx, s.cli.Subscribe(c.statusTopic(), 1, c.onStatus)); err != nil {
 		return s.ended(ctx, err, 0, nil, nil)
 	}

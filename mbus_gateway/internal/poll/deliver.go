@@ -13,16 +13,26 @@ import (
 func (p *Poller) deliver(ctx context.Context, rd reading.Reading) {
 	p.mu.Lock()
 	p.pending = append(p.pending, rd)
+	full := len(p.pending) > p.opts.MaxPending
+	p.met.pending.Set(float64(len(p.pending)))
+	p.mu.Unlock()
+	// A reading that would push out an older one is worth a commit
+	// attempt whether or not the retry wait is over: space may be back.
+	if full || p.sinkDue(time.Now()) {
+		p.flush(ctx)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if over := len(p.pending) - p.opts.MaxPending; over > 0 {
 		p.pending = slices.Delete(p.pending, 0, over)
 		p.sinkStatus.Dropped += uint64(over)
 		p.met.dropped.Add(float64(over))
-		p.log.Error().Int("dropped", over).Int("kept", len(p.pending)).Msg("outbox keeps failing, oldest readings dropped")
-	}
-	p.met.pending.Set(float64(len(p.pending)))
-	p.mu.Unlock()
-	if p.sinkDue(time.Now()) {
-		p.flush(ctx)
+		if p.sinkDropped == 0 {
+			p.log.Error().Int("dropped", over).Int("kept", len(p.pending)).
+				Msg("outbox keeps failing and memory holds no more readings: dropping the oldest until it recovers (counted in mbus_readings_dropped_total)")
+		}
+		p.sinkDropped += over
+		p.met.pending.Set(float64(len(p.pending)))
 	}
 }
 
@@ -74,9 +84,11 @@ func (p *Poller) flush(ctx context.Context) {
 		p.sinkStatus.Failing = false
 		p.sinkWait = 0
 		p.met.pending.Set(float64(len(p.pending)))
+		dropped := p.sinkDropped
+		p.sinkDropped = 0
 		p.mu.Unlock()
 		if wasFailing {
-			p.log.Info().Msg("outbox accepts readings again")
+			p.log.Info().Int("dropped", dropped).Msg("outbox accepts readings again")
 		}
 	}
 }

@@ -178,10 +178,16 @@ type Poller struct {
 	reg     *Registry
 	unsaved []reading.Identity
 	notes   []string // replacements since the start, for Warnings
+	// sinkDropped counts the readings dropped since the sink started
+	// failing: the first drop is logged, the rest only counted.
+	sinkDropped int
 }
 
 // sinkBackoff is the wait between attempts to deliver to a failing sink.
-var sinkBackoff = backoff.Backoff{Min: 100 * time.Millisecond, Max: time.Minute}
+// The longest is short: an attempt costs one failed commit, and a disk
+// that has space again must not wait (nor drop what the memory cannot
+// hold meanwhile).
+var sinkBackoff = backoff.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // New checks opts and builds a Poller for bus; metrics go to reg.
 func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logger, reg prometheus.Registerer) (*Poller, error) {

@@ -43,6 +43,17 @@ var (
 	maxTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// checkReading refuses readings the outbox cannot keep.
+func checkReading(r reading.Reading) error {
+	if r.Meter == "" {
+		return errors.New("reading has no meter")
+	}
+	if r.Time.Before(minTime) || !r.Time.Before(maxTime) {
+		return fmt.Errorf("reading of %s has time %v, want 1970 to 2261", r.Meter, r.Time)
+	}
+	return nil
+}
+
 // pendingRow is a reading ready for the database.
 type pendingRow struct {
 	meter   string
@@ -51,11 +62,8 @@ type pendingRow struct {
 }
 
 func encodeReading(r reading.Reading) (pendingRow, error) {
-	if r.Meter == "" {
-		return pendingRow{}, errors.New("reading has no meter")
-	}
-	if r.Time.Before(minTime) || !r.Time.Before(maxTime) {
-		return pendingRow{}, fmt.Errorf("reading of %s has time %v, want 1970 to 2261", r.Meter, r.Time)
+	if err := checkReading(r); err != nil {
+		return pendingRow{}, err
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -98,6 +106,12 @@ func (s *Store) enqueue(ctx context.Context, rs []reading.Reading) ([]int64, err
 			return nil, err
 		}
 	}
+	return s.insert(ctx, rows)
+}
+
+// insert commits rows to the outbox and the last state in one
+// transaction.
+func (s *Store) insert(ctx context.Context, rows []pendingRow) ([]int64, error) {
 	seqs := make([]int64, 0, len(rows))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, p := range rows {
@@ -138,7 +152,8 @@ func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// Pending returns up to limit outbox rows with Seq > afterSeq, oldest first.
+// Pending returns up to limit outbox rows with Seq > afterSeq, oldest first,
+// leaving out rows marked acknowledged (MarkAcked).
 // A row that cannot be decoded stops the list with a *RowError; the rows
 // before it are returned with the error.
 func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, error) {
@@ -147,7 +162,7 @@ func (s *Store) Pending(ctx context.Context, afterSeq int64, limit int) ([]Row, 
 	}
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT seq, meter, time, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?`,
-		afterSeq, limit)
+		max(afterSeq, s.ackedThrough()), limit)
 	if err != nil {
 		return nil, wrap("pending", err)
 	}
@@ -201,10 +216,10 @@ func (s *Store) Delete(ctx context.Context, seqs ...int64) error {
 	return nil
 }
 
-// Depth is the number of rows in the outbox.
+// Depth is the number of rows in the outbox not marked acknowledged.
 func (s *Store) Depth(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE seq > ?`, s.ackedThrough()).Scan(&n); err != nil {
 		return 0, wrap("depth", err)
 	}
 	return n, nil
@@ -217,6 +232,12 @@ func (s *Store) Depth(ctx context.Context) (int, error) {
 func (s *Store) Trim(ctx context.Context, maxRows int, maxAge time.Duration, now time.Time) (int, error) {
 	var dropped int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Rows marked acknowledged were delivered, not dropped.
+		if mark := s.ackedThrough(); mark > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq <= ?`, mark); err != nil {
+				return err
+			}
+		}
 		if maxAge > 0 {
 			res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE time < ?`, now.Add(-maxAge).UnixNano())
 			if err != nil {

@@ -26,11 +26,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -60,6 +62,9 @@ const busyTimeout = 5 * time.Second
 type Store struct {
 	db   *sql.DB
 	path string
+
+	ackMu sync.Mutex
+	acked int64 // see MarkAcked
 }
 
 // OpenError reports why the database file at Path could not be opened. Err
@@ -108,10 +113,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil { //nolint:gosec // G703: the path comes from the operator's data_dir option
 		return nil, &OpenError{Path: path, Err: fmt.Errorf("%w: %w", ErrUnwritable, err)}
 	}
-	db, err := sql.Open("sqlite3", dsn(path))
-	if err != nil {
-		return nil, &OpenError{Path: path, Err: err}
+	if err := private(path); err != nil {
+		return nil, &OpenError{Path: path, Err: fmt.Errorf("%w: %w", ErrUnwritable, err)}
 	}
+	db := sql.OpenDB(connector{dsn: dsn(path)})
 	// One connection, kept forever: the PRAGMAs of the DSN apply per
 	// connection, and one writer is all SQLite allows.
 	db.SetMaxOpenConns(1)
@@ -122,8 +127,53 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = db.Close() // the open error is what matters
 		return nil, &OpenError{Path: path, Err: classifyOpen(err)}
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path}
+	if err := loadMark(ctx, s); err != nil {
+		_ = db.Close() // the open error is what matters
+		return nil, &OpenError{Path: path, Err: fmt.Errorf("%w: acknowledgement mark: %w", ErrUnwritable, err)}
+	}
+	return s, nil
 }
+
+// fileMode is the mode of the database and its -wal and -shm files: they
+// hold meter values and the MQTT client ID, readable by the gateway only.
+const fileMode = 0o600
+
+// private makes the database file readable by its owner only: it creates
+// an empty one with fileMode (SQLite takes an empty file for a new
+// database, and gives the -wal and -shm files the mode of the database
+// file) and narrows the mode of files a former version left wider.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, fileMode) //nolint:gosec // G304: the path comes from the operator's data_dir option
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, fileMode); err != nil && !errors.Is(err, os.ErrNotExist) { //nolint:gosec // G703: the path comes from the operator's data_dir option
+			return err
+		}
+	}
+	return nil
+}
+
+// connector opens connections with the store's settings. Temporary
+// tables and indices (sorting, VACUUM) stay in memory: the add-on may
+// write nowhere but /data, and the outbox is small.
+type connector struct{ dsn string }
+
+var sqliteDriver = &sqlite3.SQLiteDriver{
+	ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA temp_store = MEMORY", nil)
+		return err
+	},
+}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return sqliteDriver.Open(c.dsn) }
+
+func (c connector) Driver() driver.Driver { return sqliteDriver }
 
 // prepare checks the file and migrates its schema.
 func prepare(ctx context.Context, db *sql.DB) error {
@@ -208,14 +258,15 @@ func quarantine(path string, now time.Time) (string, error) {
 	}
 	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
 	target := base
-	for i := 1; exists(target) || exists(target+"-wal") || exists(target+"-shm"); i++ {
+	for i := 1; exists(target) || exists(target+"-wal") || exists(target+"-shm") || exists(target+ackedSuffix); i++ {
 		target = fmt.Sprintf("%s-%d", base, i)
 	}
 	if err := os.Rename(path, target); err != nil {
 		return "", fmt.Errorf("store: quarantine: %w", err)
 	}
-	// A WAL left behind would be replayed into the new empty database.
-	for _, suffix := range []string{"-wal", "-shm"} {
+	// A WAL left behind would be replayed into the new empty database;
+	// the acknowledgement mark belongs to the old one.
+	for _, suffix := range []string{"-wal", "-shm", ackedSuffix} {
 		if !exists(path + suffix) {
 			continue
 		}

@@ -107,11 +107,56 @@ func TestOpenSettings(t *testing.T) {
 		{"foreign_keys", pragmaInt(t, s, "foreign_keys"), 1},
 		{"busy_timeout", pragmaInt(t, s, "busy_timeout"), int(busyTimeout.Milliseconds())},
 		{"user_version", pragmaInt(t, s, "user_version"), SchemaVersion()},
+		{"temp_store", pragmaInt(t, s, "temp_store"), 2}, // MEMORY: no files outside the data directory
 	}
 	for _, c := range checks {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+}
+
+// The database and its -wal and -shm files are the gateway's alone, new
+// ones and those a former version made readable for all.
+func TestFileModes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		prep func(t *testing.T, path string)
+	}{
+		{"new", func(*testing.T, string) {}},
+		{"world-readable", func(t *testing.T, path string) {
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEnqueue(t, s, sampleReading("kam_1", t0))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, 0o644); err != nil { //nolint:gosec // G302: the mode a former version left
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gateway.db")
+			tt.prep(t, path)
+			s, err := Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = s.Close() }()
+			mustEnqueue(t, s, sampleReading("kam_1", t0.Add(time.Minute)))
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				fi, err := os.Stat(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode().Perm(); got != 0o600 {
+					t.Errorf("%s: mode %v, want -rw-------", filepath.Base(p), got)
+				}
+			}
+		})
 	}
 }
 
@@ -206,32 +251,11 @@ func TestOpenCorruptAndQuarantine(t *testing.T) {
 
 func TestOpenDamagedPages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gateway.db")
-	s, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
+	// Page 3 is a b-tree page; the header on page 1 stays valid.
+	if pages := corruptStore(t, path, 200, 0, func(int) []int { return []int{3} }); pages < 4 {
+		t.Fatalf("database has %d pages, want several", pages)
 	}
-	for i := range 200 {
-		if _, err := s.Enqueue(context.Background(), sampleReading("kam_1", t0.Add(time.Duration(i)*time.Minute))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pageSize := pragmaInt(t, s, "page_size")
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 4*pageSize {
-		t.Fatalf("database has %d bytes, want several pages", len(b))
-	}
-	// Overwrite page 3 (a b-tree page) but keep the header of page 1 valid.
-	copy(b[2*pageSize:3*pageSize], bytes.Repeat([]byte{0xA5}, pageSize))
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(context.Background(), path)
+	_, err := Open(context.Background(), path)
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open(damaged) = %v, want ErrCorrupt", err)
 	}

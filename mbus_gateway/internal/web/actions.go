@@ -160,6 +160,20 @@ func checkName(name string) error {
 // for on each bus in turn: identifiers are unique across buses, an
 // address is the first bus's that has a meter there.
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
+	if !requireJSON(w, r) {
+		return
+	}
+	if r.ContentLength != 0 {
+		var none struct{}
+		if !decodeBody(w, r, &none) {
+			return
+		}
+	}
+	// The read may take longer than a request is given; the request has
+	// been read, so only the answer needs time.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(readTimeout + s.limits.write))
 	meter := r.PathValue("meter")
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
@@ -182,12 +196,26 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ReadResult{Reading: rd})
 }
 
+// requireJSON answers 415 unless r says its body is JSON. Every POST
+// must: a browser sends that content type across sites only after asking
+// the server (CORS preflight), which this server never allows.
+func requireJSON(w http.ResponseWriter, r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		msg := fmt.Sprintf("content type %q: want application/json", ct)
+		if ct == "" {
+			msg = "no content type: want application/json"
+		}
+		writeError(w, http.StatusUnsupportedMediaType, msg)
+		return false
+	}
+	return true
+}
+
 // decodeBody reads one JSON object into v, at most maxBody bytes, no
 // unknown fields. On failure it has answered and returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "content type must be application/json")
+	if !requireJSON(w, r) {
 		return false
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))

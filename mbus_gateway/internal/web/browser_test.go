@@ -46,7 +46,8 @@ func chromium(t *testing.T) string {
 
 // supervisor is a stand-in for the Supervisor's ingress proxy: it serves
 // the add-on under /api/hassio_ingress/<token>/, strips that prefix and
-// tells the add-on about it in X-Ingress-Path.
+// tells the add-on about it in X-Ingress-Path. Like the Supervisor, it
+// passes the browser's Host and Origin on unchanged.
 func supervisor(t *testing.T, addon string) *httptest.Server {
 	t.Helper()
 	target, err := url.Parse(addon)
@@ -57,6 +58,7 @@ func supervisor(t *testing.T, addon string) *httptest.Server {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
+			r.Out.Host = r.In.Host
 			p := strings.TrimPrefix(r.In.URL.Path, prefix)
 			if p == "" {
 				p = "/"

@@ -71,7 +71,7 @@ func TestTwoBuses(t *testing.T) {
 		t.Errorf("add to attic: got %d %s, calls %v and %v, want 201 and one call on attic", res.StatusCode, body, firstAdder.calls(), secondAdder.calls())
 	}
 
-	res = do(t, f.s.Handler(), request{method: "POST", target: "/meters/" + waterMeter().Meter + "/read", body: ""})
+	res = do(t, f.s.Handler(), request{method: "POST", target: "/meters/" + waterMeter().Meter + "/read", body: "{}"})
 	if body := readBody(t, res); res.StatusCode != 200 || !slices.Equal(second.readLog(), []string{waterMeter().Meter}) {
 		t.Errorf("read of the attic's meter: got %d %s, reads %v", res.StatusCode, body, second.readLog())
 	}

@@ -15,6 +15,9 @@ import (
 // client goes away or the server stops.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
+	// The stream outlives a request's read and write time: no read
+	// deadline (a read error would end the stream), and one per event.
+	_ = rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -36,6 +39,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !bytes.Equal(key, last) || time.Since(sent) >= s.o.Keepalive {
+			_ = rc.SetWriteDeadline(time.Now().Add(s.limits.write))
 			if err := writeEvent(w, st); err != nil {
 				return
 			}

@@ -32,6 +32,8 @@ type fakePoller struct {
 	// readErr makes ReadNow of these meters fail.
 	readErr map[string]error
 	reads   []string
+	// readTakes is how long a read takes, as on a slow bus.
+	readTakes time.Duration
 	// found is what Scan returns; steps is how many progress calls it
 	// makes; gate, when not nil, holds Scan after its first step until
 	// it is closed.
@@ -81,7 +83,12 @@ func (f *fakePoller) setEnergy(i int, v float64) {
 	})
 }
 
-func (f *fakePoller) ReadNow(_ context.Context, meter string) (reading.Reading, error) {
+func (f *fakePoller) ReadNow(ctx context.Context, meter string) (reading.Reading, error) {
+	select {
+	case <-time.After(f.readTakes):
+	case <-ctx.Done():
+		return reading.Reading{}, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads = append(f.reads, meter)
@@ -252,6 +259,7 @@ func newFixture(t testing.TB, change func(*Options), meters ...poll.MeterStatus)
 type request struct {
 	method, target, body string
 	remote               string // default ingressAddr
+	host                 string // default example.com; "-" sends none
 	header               map[string]string
 }
 
@@ -272,6 +280,13 @@ func do(t testing.TB, h http.Handler, req request) *http.Response {
 	}
 	for k, v := range req.header {
 		r.Header.Set(k, v)
+	}
+	switch req.host {
+	case "":
+	case "-":
+		r.Host = ""
+	default:
+		r.Host = req.host
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

@@ -161,7 +161,11 @@ func TestNewRejects(t *testing.T) {
 
 func TestStatusDocument(t *testing.T) {
 	const warning = "database file was corrupt: moved to /data/mbus-gateway.db.corrupt-1"
-	f := newFixture(t, func(o *Options) { o.Warnings = func() []string { return []string{warning} } }, heatMeter(t), waterMeter())
+	salvage := Salvage{File: "/data/mbus-gateway.db.corrupt-1", Saved: 388, Lost: 2, LostKnown: true}
+	f := newFixture(t, func(o *Options) {
+		o.Warnings = func() []string { return []string{warning} }
+		o.Salvage = func() *Salvage { return &salvage }
+	}, heatMeter(t), waterMeter())
 	f.poller.update(func(s *poll.Snapshot) {
 		s.Bus.Polls, s.Bus.Errors = 40, 2
 		s.Sink = poll.SinkStatus{Pending: 1, Dropped: 3}
@@ -212,6 +216,7 @@ func TestStatusDocument(t *testing.T) {
 		{"water values", len(water.Values), 0},
 		{"scan idle", st.Scan.Running, false},
 		{"warnings", strings.Join(st.Warnings, "|"), warning},
+		{"salvage", st.Salvage != nil && *st.Salvage == salvage, true},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -235,6 +240,9 @@ func TestStatusUnknownParts(t *testing.T) {
 	}
 	if got, want := string(raw["broker"]), "null"; got != want {
 		t.Errorf("broker: got %s, want %s", got, want)
+	}
+	if got, ok := raw["salvage"]; ok {
+		t.Errorf("salvage without a corrupt database: got %s, want none", got)
 	}
 	for _, key := range []string{"meters", "warnings"} {
 		if got, want := string(raw[key]), "[]"; got != want {

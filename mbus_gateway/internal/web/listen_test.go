@@ -239,6 +239,25 @@ func TestEventsKeepalive(t *testing.T) {
 	}
 }
 
+// An event stream outlives the time a request is given to be read and
+// answered: the stream clears its read deadline and sets a write deadline
+// per event.
+func TestEventsOutliveRequestTimeouts(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		loopbackListens(o)
+		o.Allow = []string{"127.0.0.1"}
+		o.Refresh, o.Keepalive = 5*time.Millisecond, 20*time.Millisecond
+	})
+	f.s.limits.read, f.s.limits.write = 50*time.Millisecond, 50*time.Millisecond
+	ingress, _ := running(t, f)
+	ev := openEvents(t, t.Context(), ingress+"/events")
+	first := ev.next()
+	var last Status
+	for last.Time.Sub(first.Time) < 10*f.s.limits.read {
+		last = ev.next() // fails the test if the server closed the stream
+	}
+}
+
 // An open event stream must not hold up shutdown.
 func TestShutdownEndsEvents(t *testing.T) {
 	f := newFixture(t, func(o *Options) {

@@ -34,7 +34,7 @@ func (s *Server) routes(full bool) http.Handler {
 	mux.HandleFunc("POST /scan", s.handleScan)
 	mux.HandleFunc("POST /meters", s.handleAdd)
 	mux.HandleFunc("POST /meters/{meter}/read", s.handleRead)
-	return secure(s.allowed(mux))
+	return secure(s.allowed(s.guard(mux)))
 }
 
 // secure sets the headers every answer carries.
@@ -49,8 +49,8 @@ func secure(next http.Handler) http.Handler {
 }
 
 // allowed refuses remote addresses outside the allow-list, except
-// loopback on /health. It trusts r.RemoteAddr only: X-Forwarded-For is
-// set by whoever sends the request.
+// loopback on /health, and says how to allow one. It trusts r.RemoteAddr
+// only: X-Forwarded-For is set by whoever sends the request.
 func (s *Server) allowed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip, ok := remoteIP(r)
@@ -58,7 +58,13 @@ func (s *Server) allowed(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		http.Error(w, "403 forbidden: this page is served to Home Assistant ingress only", http.StatusForbidden)
+		who := "this address"
+		if ok {
+			who = ip.String()
+		}
+		http.Error(w, "403 forbidden: this page is served to the addresses in the web_allow option only "+
+			"(Home Assistant ingress by default); to open it from "+who+", add the address or its network "+
+			"(e.g. 192.168.1.0/24) to web_allow", http.StatusForbidden)
 	})
 }
 

@@ -5,9 +5,14 @@
 // Two listeners share the handlers. The ingress listener (port 8099)
 // serves everything, but only to the addresses in Options.Allow (the
 // Supervisor's ingress proxy, 172.30.32.2, by default); /health is also
-// served to loopback so that the image's HEALTHCHECK works. The metrics
-// listener serves /health, /status and /metrics to anyone and nothing
-// else.
+// served to loopback so that the image's HEALTHCHECK works. Requests that
+// change something must be addressed to the gateway and come from its own
+// page (see guard). The metrics listener serves /health, /status and
+// /metrics to anyone who can reach its address and nothing else.
+//
+// Both listeners bound the time a client may take (headers, body, answer,
+// idle) and the connections served at once, keeping some for /health
+// (see limits).
 //
 // The package reads snapshots only. Actions on the page (scan the bus,
 // add a meter, read a meter now) go through the small interfaces below,
@@ -116,13 +121,11 @@ const (
 
 // Limits on requests and on the time handlers wait for others.
 const (
-	maxBody        = 64 << 10
-	maxNameRunes   = 64
-	checkTimeout   = 5 * time.Second
-	readTimeout    = 2 * time.Minute
-	shutdownGrace  = 5 * time.Second
-	headerTimeout  = 10 * time.Second
-	idleConnection = 2 * time.Minute
+	maxBody       = 64 << 10
+	maxNameRunes  = 64
+	checkTimeout  = 5 * time.Second
+	readTimeout   = 2 * time.Minute
+	shutdownGrace = 5 * time.Second
 )
 
 // Options configure a Server.
@@ -132,6 +135,10 @@ type Options struct {
 	// Allow lists the IP addresses and CIDR prefixes that may use the
 	// ingress listener; nil means DefaultIngressSource only.
 	Allow []string
+	// Hosts are host names, besides IP addresses, localhost, the
+	// machine's name and Home Assistant's, by which the page may be opened
+	// and act (add meters, scan, read).
+	Hosts []string
 	// MetricsListen is the address of the extra listener for /health,
 	// /status and /metrics; empty disables it.
 	MetricsListen string
@@ -157,6 +164,9 @@ type Options struct {
 	// needs more bus time than there is. It is called for every status
 	// document and must return quickly. nil shows none.
 	Warnings func() []string
+	// Salvage reports what was saved from a corrupt database at start;
+	// nil, or a nil answer, shows nothing.
+	Salvage func() *Salvage
 	// Gatherer provides /metrics; required. Nothing is registered globally.
 	Gatherer prometheus.Gatherer
 	// Refresh is how often open event streams look for changes;
@@ -172,6 +182,9 @@ type Server struct {
 	buses  []*busSide
 	health Checker
 	allow  []netip.Prefix
+	proxy  netip.Addr // the ingress proxy, exempt from guard
+	hosts  []string   // names accepted in Host besides IP addresses
+	limits limits
 	log    zerolog.Logger
 	index  *template.Template
 	assets map[string]asset
@@ -191,6 +204,7 @@ type Server struct {
 	ready       chan struct{}
 	addr        net.Addr
 	metricsAddr net.Addr
+	listeners   []*limitListener // set before ready is closed
 }
 
 // New checks o and builds a Server. p, add and health are required.
@@ -233,6 +247,9 @@ func New(o Options, p Poller, add MeterAdder, health Checker) (*Server, error) {
 		o:       o,
 		health:  health,
 		allow:   allow,
+		proxy:   netip.MustParseAddr(DefaultIngressSource),
+		hosts:   knownHosts(o.Hosts),
+		limits:  defaultLimits,
 		log:     o.Log.With().Str("component", "web").Logger(),
 		index:   index,
 		assets:  files,
@@ -327,7 +344,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("web: listen: %w", err)
 	}
 	servers := []*http.Server{s.httpServer(s.ingress)}
-	listeners := []net.Listener{ln}
+	listeners := []net.Listener{s.limit(ln)}
 	s.addr = ln.Addr()
 	if s.o.MetricsListen != "" {
 		mln, err := lc.Listen(ctx, "tcp", s.o.MetricsListen)
@@ -336,11 +353,11 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("web: listen metrics: %w", err)
 		}
 		servers = append(servers, s.httpServer(s.metrics))
-		listeners = append(listeners, mln)
+		listeners = append(listeners, s.limit(mln))
 		s.metricsAddr = mln.Addr()
 	}
+	s.logServing()
 	close(s.ready)
-	s.log.Info().Str("listen", s.addr.String()).Stringer("metrics", s.metricsAddr).Msg("serving")
 
 	g, gctx := errgroup.WithContext(ctx)
 	for i, srv := range servers {
@@ -368,12 +385,37 @@ func (s *Server) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// logServing says where the server listens and who may open the page.
+func (s *Server) logServing() {
+	ev := s.log.Info().Str("listen", s.addr.String()).Strs("web_allow", s.o.Allow)
+	if s.metricsAddr != nil {
+		ev = ev.Stringer("metrics", s.metricsAddr)
+	}
+	who := "the status page may be opened from " + strings.Join(s.o.Allow, ", ")
+	if len(s.o.Allow) == 0 {
+		who = "the status page may be opened from no address (web_allow is empty)"
+	} else if len(s.o.Allow) == 1 && s.o.Allow[0] == DefaultIngressSource {
+		who = "the status page may be opened through Home Assistant ingress only; web_allow lists more addresses"
+	}
+	ev.Msg("serving; " + who)
+}
+
+// limit wraps ln in the connection limit and keeps it for tests.
+func (s *Server) limit(ln net.Listener) net.Listener {
+	l := newLimitListener(ln, s.limits)
+	s.listeners = append(s.listeners, l)
+	return l
+}
+
 func (s *Server) httpServer(h http.Handler) *http.Server {
 	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: headerTimeout,
-		IdleTimeout:       idleConnection,
+		Handler:           reserved(h),
+		ReadHeaderTimeout: s.limits.header,
+		ReadTimeout:       s.limits.read,
+		WriteTimeout:      s.limits.write,
+		IdleTimeout:       s.limits.idle,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		ConnContext:       connContext,
 	}
 }
 

@@ -31,6 +31,23 @@ type Status struct {
 	// Warnings are problems the user should act on (Options.Warnings);
 	// an empty list when there are none.
 	Warnings []string `json:"warnings"`
+	// Salvage tells what was saved from a corrupt database moved aside at
+	// start; absent when there was none in this run.
+	Salvage *Salvage `json:"salvage,omitempty"`
+}
+
+// Salvage is what the gateway took over from a corrupt database file
+// before starting with a new one.
+type Salvage struct {
+	// File is where the corrupt file was moved to.
+	File string `json:"file"`
+	// Saved readings went into the new outbox; Lost ones could not be
+	// read, and LostKnown is false when even their number is unknown.
+	Saved     int  `json:"saved"`
+	Lost      int  `json:"lost"`
+	LostKnown bool `json:"lost_known"`
+	// Error says why the salvage failed, if it did.
+	Error string `json:"error,omitempty"`
 }
 
 // Versions of the running program.
@@ -189,6 +206,9 @@ func (s *Server) status(ctx context.Context) Status {
 	st.Bus, st.Scan = st.Buses[0].BusStatus, st.Buses[0].Scan
 	if s.o.Warnings != nil {
 		st.Warnings = append(st.Warnings, s.o.Warnings()...)
+	}
+	if s.o.Salvage != nil {
+		st.Salvage = s.o.Salvage()
 	}
 	if s.o.Broker != nil {
 		b := s.o.Broker()
