@@ -28,8 +28,9 @@ func TestRunTLSBroker(t *testing.T) {
 		t.Errorf("mbus/bridge/state: got %q, want online", m.Payload)
 	}
 	rec.WaitFor("mbus/"+heatMeter+"/reading", nil, 30*time.Second)
-	if !strings.Contains(gw.stderr.String(), "broker=ssl://") {
-		t.Errorf("log: no connection to ssl://…:\n%s", gw.stderr.String())
+	// "connected" is logged once discovery is out, after "online".
+	if err := gw.stderr.WaitCount("broker=ssl://", 1, 30*time.Second); err != nil {
+		t.Errorf("log: no connection to ssl://…: %v", err)
 	}
 	stop(t, gw)
 }
