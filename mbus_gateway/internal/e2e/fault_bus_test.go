@@ -63,22 +63,30 @@ func newAdapter(t *testing.T, n int) *adapter {
 	link := filepath.Join(t.TempDir(), "usb-M-Bus_Master_MB-USB-if00-port0")
 	a := &adapter{link: link}
 	a.faultRig = newFaultRig(t, countingMeters(t, n), map[string]any{"tcp_address": "", "serial_port": link})
-	ctx, cancel := context.WithCancel(context.Background())
-	var err error
-	if a.pty, err = a.bus.OpenPTY(ctx, link); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := a.pty.Close(); err != nil {
-			t.Errorf("pty: %v", err)
-		}
-		cancel()
-	})
+	a.pty = servePTY(t, a.bus, link)
 	a.start()
 	a.waitReadings(15 * time.Second)
 	waitAvailability(a.faultRig, "online", time.Time{}, 10*time.Second)
 	return a
+}
+
+// servePTY serves bus on a pseudo-terminal behind link until the test
+// ends.
+func servePTY(t *testing.T, bus *sim.Bus, link string) *sim.PTY {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pty, err := bus.OpenPTY(ctx, link)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pty.Close(); err != nil {
+			t.Errorf("pty: %v", err)
+		}
+		cancel()
+	})
+	return pty
 }
 
 // unplug pulls the adapter out and returns when.

@@ -168,20 +168,27 @@ func (r *faultRig) metric(name string) float64 {
 // transport error fails the test.
 func (r *faultRig) get(path string) string {
 	r.t.Helper()
+	return getText(r.t, endpoint(r.port, path))
+}
+
+// getText fetches url and returns the body; a transport error fails the
+// test.
+func getText(t *testing.T, url string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint(r.port, path), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		r.t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		r.t.Fatalf("GET %s: %v", path, err)
+		t.Fatalf("GET %s: %v", url, err)
 	}
 	return string(b)
 }

@@ -32,15 +32,7 @@ func countingMeters(t *testing.T, n int) sim.Setup {
 	t.Helper()
 	setup := sim.Setup{Options: sim.Options{Advance: true}}
 	for i := range n {
-		h := mbus.Header{ID: fmt.Sprintf("%08d", 70000001+i), Manufacturer: "ABB", Version: 1, Medium: 0x04}
-		raw, err := mbus.EncodeTelegram(byte(i+1), h, []mbus.RecordSpec{
-			{Coding: mbus.DataInt32, VIF: []byte{0x06}, Int: 0},               // energy, kWh: the transmission counter
-			{Coding: mbus.DataInt32, VIF: []byte{0x13}, Int: int64(1000 + i)}, // volume, L: fixed
-		}, false, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		setup.Meters = append(setup.Meters, sim.Meter{Name: fmt.Sprintf("soak %d", i+1), Primary: byte(i + 1), Telegrams: [][]byte{raw}})
+		setup.Meters = append(setup.Meters, countingMeter(t, byte(i+1), 70000001+i))
 	}
 	return setup
 }
@@ -56,6 +48,43 @@ type sample struct {
 		Key   string          `json:"key"`
 		Value json.RawMessage `json:"value"`
 	} `json:"records"`
+}
+
+// countingMeter is a heat meter ABB <id> at primary whose energy register
+// counts its transmissions (with sim.Options.Advance).
+func countingMeter(t *testing.T, primary byte, id int) sim.Meter {
+	t.Helper()
+	h := mbus.Header{ID: fmt.Sprintf("%08d", id), Manufacturer: "ABB", Version: 1, Medium: 0x04}
+	raw, err := mbus.EncodeTelegram(primary, h, []mbus.RecordSpec{
+		{Coding: mbus.DataInt32, VIF: []byte{0x06}, Int: 0},                         // energy, kWh: the transmission counter
+		{Coding: mbus.DataInt32, VIF: []byte{0x13}, Int: int64(1000 + id%1000 - 1)}, // volume, L: fixed
+	}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim.Meter{Name: fmt.Sprintf("soak %d", primary), Primary: primary, Telegrams: [][]byte{raw}}
+}
+
+// transmission is the number of the simulator's transmission a reading
+// came from, read from its energy register.
+func transmission(payload []byte) (seq int, at time.Time, meter string, err error) {
+	var rd struct {
+		Meter   string    `json:"meter"`
+		Time    time.Time `json:"time"`
+		Records []struct {
+			Key   string  `json:"key"`
+			Value float64 `json:"value"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(payload, &rd); err != nil {
+		return 0, time.Time{}, "", fmt.Errorf("reading: %w", err)
+	}
+	for _, r := range rd.Records {
+		if r.Key == "energy" {
+			return int(math.Round(r.Value)), rd.Time, rd.Meter, nil
+		}
+	}
+	return 0, time.Time{}, "", fmt.Errorf("reading of %s: no energy record", rd.Meter)
 }
 
 // identify reads which transmission of its meter a reading came from:
