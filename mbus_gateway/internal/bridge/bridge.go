@@ -52,9 +52,10 @@ type Controller interface {
 	// ReadNow reads one meter, given by its identifier, ahead of the
 	// schedule; poll.ErrUnknownMeter when there is no such meter.
 	ReadNow(ctx context.Context, meter string) error
-	// Scan searches the bus for meters (in the configured mode) and
-	// starts reading the new ones; it returns when the scan is over.
-	Scan(ctx context.Context) error
+	// Scan searches the bus named bus ("" for the only one) for meters,
+	// in its configured mode, and starts reading the new ones; it returns
+	// when the scan is over.
+	Scan(ctx context.Context, bus string) error
 }
 
 // LogLevel is the process's log level, adjustable while it runs. Names are
@@ -71,6 +72,18 @@ type Sources struct {
 	MQTT func() mqtt.Status
 	Bus  func() master.Stats
 	// Health is the bus health, the one owner of whether the bus works.
+	Health func() bushealth.Snapshot
+	// Buses, when set, are the gateway's several buses: each has bus
+	// entities of its own, the meters are those of all buses, and Poll,
+	// Bus and Health above are not used.
+	Buses []BusSources
+}
+
+// BusSources give the snapshots of one of several buses, named Name.
+type BusSources struct {
+	Name   string
+	Poll   func() poll.Snapshot
+	Bus    func() master.Stats
 	Health func() bushealth.Snapshot
 }
 
@@ -158,6 +171,12 @@ func New(opts Options, pub Publisher, ctl Controller, level LogLevel, src Source
 	}
 	opts = opts.withDefaults()
 	ho := hass.Options{TopicPrefix: opts.TopicPrefix, OriginSW: opts.Version}
+	for _, bus := range src.Buses {
+		if bus.Poll == nil {
+			return nil, fmt.Errorf("bridge: bus %s: no poll source", bus.Name)
+		}
+		ho.Buses = append(ho.Buses, bus.Name)
+	}
 	if _, err := hass.BridgeConfig(ho); err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)
 	}

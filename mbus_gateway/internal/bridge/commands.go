@@ -29,6 +29,7 @@ type command struct {
 	kind  commandKind
 	meter string // cmdReadNow
 	value string // cmdLogLevel
+	bus   string // cmdScan: the bus of several, "" for the only one
 }
 
 // key identifies a command for "already running": a second press of the
@@ -36,6 +37,9 @@ type command struct {
 func (c command) key() string {
 	switch c.kind {
 	case cmdScan:
+		if c.bus != "" {
+			return "scan " + c.bus
+		}
 		return "scan"
 	case cmdReadAll:
 		return "read_all"
@@ -54,14 +58,20 @@ func (b *Bridge) subscribe() error {
 			}
 		}
 	}
-	subs := []struct {
+	type subscription struct {
 		filter string
 		handle func(string, []byte)
-	}{
-		{hass.CommandTopic(hass.BridgeTopic(b.hass, hass.BridgeScan)), press(command{kind: cmdScan})},
+	}
+	subs := []subscription{
 		{hass.CommandTopic(hass.BridgeTopic(b.hass, hass.BridgeReadAll)), press(command{kind: cmdReadAll})},
 		{hass.CommandTopic(hass.BridgeTopic(b.hass, hass.BridgeLogLevel)), b.onLogLevel},
 		{hass.CommandTopic(b.opts.TopicPrefix + "/+/" + hass.MeterRead), b.onReadNow},
+	}
+	if len(b.hass.Buses) == 0 {
+		subs = append(subs, subscription{hass.CommandTopic(hass.BridgeTopic(b.hass, hass.BridgeScan)), press(command{kind: cmdScan})})
+	}
+	for _, bus := range b.hass.Buses {
+		subs = append(subs, subscription{hass.CommandTopic(hass.BridgeBusTopic(b.hass, bus, hass.BridgeScan)), press(command{kind: cmdScan, bus: bus})})
 	}
 	for _, s := range subs {
 		if err := b.pub.Subscribe(s.filter, s.handle); err != nil {
@@ -159,8 +169,8 @@ func (b *Bridge) run(ctx context.Context, c command) {
 	var err error
 	switch c.kind {
 	case cmdScan:
-		b.log.Info().Msg("scan requested")
-		err = b.ctl.Scan(ctx)
+		b.log.Info().Str("bus", c.bus).Msg("scan requested")
+		err = b.ctl.Scan(ctx, c.bus)
 	case cmdReadAll:
 		b.log.Info().Msg("read of all meters requested")
 		err = b.ctl.ReadAll(ctx)

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,7 +49,10 @@ func (f *fakeCtl) record(s string) {
 
 func (f *fakeCtl) ReadAll(context.Context) error { f.record("read_all"); return nil }
 
-func (f *fakeCtl) Scan(context.Context) error { f.record("scan"); return nil }
+func (f *fakeCtl) Scan(_ context.Context, bus string) error {
+	f.record(strings.TrimSpace("scan " + bus))
+	return nil
+}
 
 func (f *fakeCtl) ReadNow(_ context.Context, meter string) error {
 	f.record("read " + meter)
@@ -107,6 +111,8 @@ type sources struct {
 	poll   poll.Snapshot
 	bus    master.Stats
 	health bushealth.Snapshot
+	// buses, when set by init, make the bridge one of several buses.
+	buses []BusSources
 }
 
 func (s *sources) pollSnapshot() poll.Snapshot {
@@ -176,7 +182,12 @@ func startOn(t *testing.T, broker *mosquittotest.Broker, opts Options, init func
 		t.Fatalf("store.Open: %v", err)
 	}
 	t.Cleanup(func() { _ = box.Close() })
+	var names []string
+	for _, b := range h.src.buses {
+		names = append(names, b.Name)
+	}
 	h.client, err = mqtt.New(mqtt.Config{
+		Buses:            names,
 		Broker:           h.broker.URL(),
 		ClientID:         clientID,
 		Version:          "1.2.3",
@@ -192,12 +203,16 @@ func startOn(t *testing.T, broker *mosquittotest.Broker, opts Options, init func
 	if opts.Version == "" {
 		opts.Version = "1.2.3"
 	}
-	h.bridge, err = New(opts, h.client, h.ctl, h.level, Sources{
+	src := Sources{
 		Poll:   h.src.pollSnapshot,
 		MQTT:   h.client.Snapshot,
 		Bus:    h.src.busStats,
 		Health: h.src.healthSnapshot,
-	}, zerolog.New(h.log))
+	}
+	if len(h.src.buses) > 0 {
+		src = Sources{MQTT: h.client.Snapshot, Buses: h.src.buses}
+	}
+	h.bridge, err = New(opts, h.client, h.ctl, h.level, src, zerolog.New(h.log))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

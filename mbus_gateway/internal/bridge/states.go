@@ -8,8 +8,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/hass"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 )
@@ -30,12 +32,8 @@ type state struct {
 func (b *Bridge) publish(ctx context.Context, all bool) {
 	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
-	var snap *poll.Snapshot
-	if b.src.Poll != nil {
-		s := b.src.Poll()
-		snap = &s
-	}
-	states := b.bridgeStates(snap)
+	snap, buses := b.snapshots()
+	states := b.bridgeStates(snap, buses)
 	if snap != nil {
 		states = b.meterStates(snap, states)
 	}
@@ -62,6 +60,26 @@ func (b *Bridge) publish(ctx context.Context, all bool) {
 	b.clearLeftovers(ctx, snap)
 }
 
+// snapshots are the poll snapshot of all meters (nil without a source)
+// and, with several buses, each bus's own.
+func (b *Bridge) snapshots() (*poll.Snapshot, []poll.Snapshot) {
+	if len(b.src.Buses) == 0 {
+		if b.src.Poll == nil {
+			return nil, nil
+		}
+		s := b.src.Poll()
+		return &s, nil
+	}
+	all := &poll.Snapshot{}
+	buses := make([]poll.Snapshot, len(b.src.Buses))
+	for i, bus := range b.src.Buses {
+		buses[i] = bus.Poll()
+		all.Meters = append(all.Meters, buses[i].Meters...)
+		all.Sink.Dropped += buses[i].Sink.Dropped
+	}
+	return all, buses
+}
+
 // logPublishError notes a failed publication. Being disconnected is
 // normal during a broker outage (the MQTT client logs that itself).
 func (b *Bridge) logPublishError(err error) {
@@ -72,8 +90,9 @@ func (b *Bridge) logPublishError(err error) {
 	b.log.Warn().Err(err).Msg("states not published")
 }
 
-// bridgeStates are the states of the gateway's own entities.
-func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
+// bridgeStates are the states of the gateway's own entities; buses are
+// the snapshots of several buses (see Sources.Buses), nil for one.
+func (b *Bridge) bridgeStates(snap *poll.Snapshot, buses []poll.Snapshot) []state {
 	var out []state
 	add := func(key, payload string) {
 		out = append(out, state{topic: hass.BridgeTopic(b.hass, key), payload: payload})
@@ -86,12 +105,6 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 	if snap != nil {
 		sinkDropped = snap.Sink.Dropped
 		add(hass.BridgeResponseTime, responseTime(snap.Meters))
-		add(hass.BridgeLastScan, timestamp(snap.Scan.Finished))
-		found := hass.PayloadNone
-		if !snap.Scan.Finished.IsZero() {
-			found = strconv.Itoa(snap.Scan.Found)
-		}
-		add(hass.BridgeMetersFound, found)
 	}
 	if b.src.MQTT != nil {
 		st := b.src.MQTT()
@@ -99,8 +112,32 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 		add(hass.BridgeDelivered, strconv.FormatInt(st.Acked, 10))
 		add(hass.BridgeDropped, strconv.FormatUint(uint64(max(st.Dropped, 0))+sinkDropped, 10))
 	}
-	if b.src.Health != nil {
-		st := b.src.Health().State
+	if buses == nil {
+		busStates(add, snap, b.src.Bus, b.src.Health)
+		return out
+	}
+	for i, bus := range b.src.Buses {
+		addBus := func(key, payload string) {
+			out = append(out, state{topic: hass.BridgeBusTopic(b.hass, bus.Name, key), payload: payload})
+		}
+		busStates(addBus, &buses[i], bus.Bus, bus.Health)
+	}
+	return out
+}
+
+// busStates adds the states of one bus's entities: its last scan (from
+// snap, when there is one), health and link-layer counters.
+func busStates(add func(key, payload string), snap *poll.Snapshot, stats func() master.Stats, health func() bushealth.Snapshot) {
+	if snap != nil {
+		add(hass.BridgeLastScan, timestamp(snap.Scan.Finished))
+		found := hass.PayloadNone
+		if !snap.Scan.Finished.IsZero() {
+			found = strconv.Itoa(snap.Scan.Found)
+		}
+		add(hass.BridgeMetersFound, found)
+	}
+	if health != nil {
+		st := health().State
 		conn := hass.PayloadOff
 		if st.Working() {
 			conn = hass.PayloadOn
@@ -108,14 +145,13 @@ func (b *Bridge) bridgeStates(snap *poll.Snapshot) []state {
 		add(hass.BridgeBus, conn)
 		add(hass.BridgeBusState, st.String())
 	}
-	if b.src.Bus != nil {
-		st := b.src.Bus()
+	if stats != nil {
+		st := stats()
 		add(hass.BridgeTimeouts, strconv.FormatUint(st.Timeouts, 10))
 		add(hass.BridgeChecksum, strconv.FormatUint(st.ChecksumErrors, 10))
 		add(hass.BridgeCollisions, strconv.FormatUint(st.Collisions, 10))
 		add(hass.BridgeEchoes, strconv.FormatUint(st.Echoes, 10))
 	}
-	return out
 }
 
 // meterStates appends each identified meter's diagnostics to out; they

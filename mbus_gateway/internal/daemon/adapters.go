@@ -61,6 +61,7 @@ func storedReadings(ctx context.Context, s *store.Store) (func(string) (reading.
 type meterAdder struct {
 	poller *poll.Poller
 	store  *store.Store
+	bus    *bus
 
 	// mu serializes changes of the meter list (the check for a meter
 	// already read, the store's rows, the poller's meters) and guards
@@ -83,10 +84,12 @@ func (a *meterAdder) AddMeter(ctx context.Context, address, name string) error {
 			return fmt.Errorf("add meter %s: %w", key, web.ErrMeterExists)
 		}
 	}
-	if err := a.store.AddMeter(ctx, store.AddedMeter{Address: key, Name: name}); err != nil {
+	if err := a.store.AddMeter(ctx, store.AddedMeter{Bus: a.bus.key, Address: key, Name: name}); err != nil {
 		return fmt.Errorf("add meter %s: %w", key, err)
 	}
-	if err := a.store.SaveFound(ctx, []store.Found{foundOf(addr, time.Now())}); err != nil {
+	f := foundOf(addr, time.Now())
+	f.Bus = a.bus.key
+	if err := a.store.SaveFound(ctx, []store.Found{f}); err != nil {
 		return fmt.Errorf("add meter %s: %w", key, err)
 	}
 	if _, err := a.poller.AddMeters(poll.Meter{Address: addr, Name: name, Interval: a.interval, Enabled: true}); err != nil {
@@ -95,13 +98,13 @@ func (a *meterAdder) AddMeter(ctx context.Context, address, name string) error {
 	return nil
 }
 
-// setMeters gives the poller the meters a start with o would read: those
-// of the options, those added on the status page and, without configured
-// meters, those found by a scan (see startMeters).
+// setMeters gives the poller the meters a start with o would read on its
+// bus: those of the options, those added on the status page and, without
+// configured meters, those found by a scan (see startMeters).
 func (a *meterAdder) setMeters(ctx context.Context, o *config.Options) (poll.MeterChanges, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ms, err := startMeters(ctx, o, a.store)
+	ms, err := startMeters(ctx, o, a.bus, a.store)
 	if err != nil {
 		return poll.MeterChanges{}, err
 	}
@@ -119,6 +122,9 @@ func (a *meterAdder) setMeters(ctx context.Context, o *config.Options) (poll.Met
 func (a *meterAdder) addFound(ctx context.Context, found []store.Found) (added int, saveErr, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for i := range found {
+		found[i].Bus = a.bus.key
+	}
 	saveErr = a.store.SaveFound(ctx, found)
 	ms := make([]poll.Meter, 0, len(found))
 	for _, f := range found {

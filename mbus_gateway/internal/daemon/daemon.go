@@ -1,5 +1,6 @@
-// Package daemon is the gateway as `mbus-gateway run` runs it: the bus
-// port and master, the poller, the store, the MQTT client, the Home
+// Package daemon is the gateway as `mbus-gateway run` runs it: per bus
+// the port, master, health and poller (buses are read in parallel), the
+// store, the MQTT client, the Home
 // Assistant bridge device, the status page and the metrics, wired together
 // and run under one errgroup by Run. It opens the web side first and
 // everything that needs the database once the database opens, applies
@@ -25,16 +26,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bridge"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/bushealth"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/config"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mqtt"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/outbox"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/store"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
-	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/web"
 )
 
@@ -115,12 +113,10 @@ type daemon struct {
 	// maxPages caps the database (dbMaxPagesEnv); 0 means no cap.
 	maxPages int
 
-	health *bushealth.Health // the one owner of "is the bus down?"
-	port   *transport.Reopening
-	master *master.Master
-	web    *web.Server
-	notes  *notices
-	wait   *storeWait
+	buses []*bus // in the order of the options; at least one
+	web   *web.Server
+	notes *notices
+	wait  *storeWait
 
 	// parts is nil until the database is open.
 	parts atomic.Pointer[parts]
@@ -132,13 +128,8 @@ type daemon struct {
 type parts struct {
 	store  *store.Store
 	mqtt   *mqtt.Client
-	poller *poll.Poller
-	watch  *busWatch
-	adder  *meterAdder
+	buses  []*busParts // as daemon.buses
 	bridge *bridge.Bridge
-	// scan is true when the meters are unknown and scan_on_start asks
-	// for a scan.
-	scan bool
 }
 
 // newDaemon builds what the options decide alone. Nothing that can fail
@@ -171,17 +162,9 @@ func newDaemon(ctx context.Context, o *config.Options, deps Deps) (d *daemon, er
 		return nil, err
 	}
 
-	dev := o.Device()
-	d.health = bushealth.New(bushealth.Options{Log: d.log})
-	d.port = transport.NewReopening(func(ctx context.Context) (transport.Port, error) {
-		return transport.Open(ctx, dev, transport.Options{Baud: o.Baudrate})
-	}, d.health)
-	d.master = master.New(d.port, master.Options{Baud: o.Baudrate, Extra: master.ExtraFor(dev, o.ResponseTimeoutExtra), Health: d.health})
-	if err := d.reg.Register(master.NewCollector(d.master.Stats)); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	if err := d.reg.Register(bushealth.NewCollector(d.health)); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+	d.broker.Buses = busNames(o)
+	if d.buses, err = newBuses(o, d.log, d.reg); err != nil {
+		return nil, err
 	}
 	d.notes = newNotices(o)
 	d.wait = newStoreWait(time.Now)
@@ -212,12 +195,17 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		}
 	}
 	side := webSide{d}
+	buses := make([]web.Bus, len(d.buses))
+	for i, b := range d.buses {
+		bs := busSide{d: d, i: i}
+		buses[i] = web.Bus{Name: b.cfg.Name, Poller: bs, Adder: bs, Info: b.info}
+	}
 	return web.New(web.Options{
 		Listen:        listen,
 		Allow:         allow,
 		MetricsListen: metrics,
 		Version:       d.deps.Version,
-		Bus:           d.busInfo,
+		Buses:         buses,
 		Broker:        d.brokerStatus,
 		OutboxDepth:   side.depth,
 		Alive:         d.alive,
@@ -225,22 +213,7 @@ func (d *daemon) newWeb() (*web.Server, error) {
 		Salvage:       d.notes.salvaged,
 		Gatherer:      d.reg,
 		Log:           d.log,
-	}, side, side, side)
-}
-
-// busInfo describes the adapter for the status page.
-func (d *daemon) busInfo() web.BusInfo {
-	st := d.master.Stats()
-	return web.BusInfo{
-		Device:     d.opts.Device(),
-		Baud:       d.opts.Baudrate,
-		TxBytes:    st.TxBytes,
-		RxBytes:    st.RxBytes,
-		Requests:   st.Requests,
-		Timeouts:   st.Timeouts,
-		Garbled:    st.Garbled,
-		Collisions: st.Collisions,
-	}
+	}, buses[0].Poller, buses[0].Adder, side)
 }
 
 // brokerStatus is the MQTT client's snapshot in the page's terms; only
@@ -262,14 +235,14 @@ func (d *daemon) brokerStatus() web.BrokerStatus {
 	}
 }
 
-// alive reports on the loop that matters now: the bus loop once running,
+// alive reports on the loops that matter now: the bus loops once running,
 // the attempts to open the database before. The health check and the
 // systemd watchdog share it. Waiting for the database counts as alive:
 // the process does what it should (serve /health with the reason, retry),
 // and a restart by systemd would not make a directory writable.
 func (d *daemon) alive() error {
 	if p := d.parts.Load(); p != nil {
-		return p.watch.Alive()
+		return p.alive()
 	}
 	return d.wait.alive()
 }
@@ -368,15 +341,16 @@ func (d *daemon) serve(ctx context.Context) error {
 		return err
 	}
 	d.parts.Store(p)
-	d.log.Info().Int("meters", len(p.poller.Snapshot().Meters)).Bool("scan", p.scan).Msg("started")
-
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return p.poller.Run(gctx) })
+	for _, b := range p.buses {
+		b.log.Info().Str("device", b.cfg.Device()).Int("meters", len(b.poller.Snapshot().Meters)).Bool("scan", b.scan).Msg("started")
+		g.Go(func() error { return b.poller.Run(gctx) })
+		if b.scan {
+			g.Go(func() error { d.scanOnStart(gctx, b); return nil })
+		}
+	}
 	g.Go(func() error { return p.mqtt.Run(gctx) })
 	g.Go(func() error { return p.bridge.Run(gctx) })
-	if p.scan {
-		g.Go(func() error { d.scanOnStart(gctx, p); return nil })
-	}
 	if d.deps.Hup != nil && d.deps.Reload != nil {
 		g.Go(func() error { d.reloads(gctx, p); return nil })
 	}
@@ -431,25 +405,22 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	if p.mqtt, err = mqtt.New(cfg, outbox.Outbox{Store: p.store}, d.log, d.reg); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	meters, err := startMeters(ctx, d.opts, p.store)
-	if err != nil {
-		return nil, err
-	}
-	p.scan = len(meters) == 0 && d.opts.ScanOnStart
 	sink := &outboxSink{store: p.store, notify: p.mqtt}
 	previous, err := storedReadings(ctx, p.store)
 	if err != nil {
 		return nil, err
 	}
-	if p.poller, err = poll.New(poll.Options{Meters: meters, Baud: d.opts.Baudrate, Identities: p.store, Health: d.health, Previous: previous}, d.master, sink, p.mqtt, d.log, d.reg); err != nil {
-		return nil, err
+	ids := poll.NewRegistry()
+	for _, b := range d.buses {
+		bp, err := d.buildBus(ctx, b, p.store, sink, p.mqtt, ids, previous)
+		if err != nil {
+			return nil, err
+		}
+		p.buses = append(p.buses, bp)
 	}
-	p.watch = newBusWatch(p.poller.Snapshot, time.Now, stuckAfter)
-	p.adder = &meterAdder{poller: p.poller, store: p.store, interval: d.opts.PollInterval}
-	d.notes.setLive(p.poller.Warnings)
+	d.notes.setLive(p.warnings)
 	p.bridge, err = bridge.New(bridge.Options{TopicPrefix: d.opts.TopicPrefix, Version: d.deps.Version},
-		p.mqtt, bridgeControl{d: d, p: p}, d.level,
-		bridge.Sources{Poll: p.poller.Snapshot, MQTT: p.mqtt.Snapshot, Bus: d.master.Stats, Health: d.health.Snapshot},
+		p.mqtt, bridgeControl{d: d, p: p}, d.level, p.bridgeSources(),
 		logging.Component(d.log, "bridge"))
 	if err != nil {
 		return nil, err
@@ -457,10 +428,12 @@ func (d *daemon) build(ctx context.Context, o opened) (*parts, error) {
 	return p, nil
 }
 
-// close releases the bus port and the store after Run's goroutines ended.
+// close releases the bus ports and the store after Run's goroutines ended.
 func (d *daemon) close() {
-	if err := d.port.Close(); err != nil {
-		d.log.Warn().Err(err).Msg("closing the bus port")
+	for _, b := range d.buses {
+		if err := b.port.Close(); err != nil {
+			b.log.Warn().Err(err).Msg("closing the bus port")
+		}
 	}
 	if p := d.parts.Load(); p != nil {
 		if err := p.store.Close(); err != nil {

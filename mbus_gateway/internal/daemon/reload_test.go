@@ -150,20 +150,7 @@ var inherited = map[string]bool{"baudrate": true, "poll_interval": true}
 func TestApplyReportsEveryChange(t *testing.T) {
 	dir := t.TempDir()
 	base := optionsMap(t, optionsJSON(t, "127.0.0.1:1", "127.0.0.1:1", dir, nil))
-	d, err := newDaemon(t.Context(), parseOptions(t, base), Deps{LogOut: &strings.Builder{}, Getenv: env()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opened, err := d.open(t.Context(), d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := d.build(t.Context(), opened)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.parts.Store(p)
-	defer d.close()
+	d, p := builtParts(t, parseOptions(t, base))
 
 	for _, key := range config.Keys() {
 		change, ok := optionChanges[key]

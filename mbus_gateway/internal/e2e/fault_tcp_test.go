@@ -110,7 +110,7 @@ func TestFaultTCPConverter(t *testing.T) {
 		t.Errorf("availability changes: got %q, want none", got)
 	}
 
-	f := drain(r, 30*time.Second).check(nil, 0)
+	f := drain(r, 30*time.Second).check(events{})
 	t.Logf("whole telegrams %d, readings delivered %d, lost %d, duplicates %d", f.produced, f.delivered, f.lost, f.duplicates)
 	select {
 	case <-r.gw.done:

@@ -82,6 +82,15 @@ func BridgeTopic(o Options, key string) string {
 	return topic(o.TopicPrefix, "bridge", key)
 }
 
+// BridgeBusTopic is the state topic of an entity of one of several
+// buses: <topic_prefix>/bridge/bus/<bus>/<key>.
+func BridgeBusTopic(o Options, bus, key string) string {
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = DefaultTopicPrefix
+	}
+	return topic(o.TopicPrefix, "bridge", "bus", bus, key)
+}
+
 // MeterTopic is the topic <topic_prefix>/<meter>/<key>; it fails when the
 // meter id is not a safe topic level.
 func MeterTopic(o Options, meter, key string) (string, error) {
@@ -106,6 +115,9 @@ type bridgeEntity struct {
 	category string
 	icon     string
 	options  func() []string // of an enum sensor
+	// perBus entities describe one bus: a gateway with several buses
+	// has one per bus (see BridgeBusTopic).
+	perBus bool
 }
 
 // bridgeEntities are the gateway's entities besides connectivity. Counters
@@ -117,27 +129,27 @@ var bridgeEntities = []bridgeEntity{
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
 	{key: BridgeDropped, platform: "sensor", name: "Readings dropped", icon: "mdi:delete-alert",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
-	{key: BridgeTimeouts, platform: "sensor", name: "Bus timeouts", icon: "mdi:timer-alert",
+	{perBus: true, key: BridgeTimeouts, platform: "sensor", name: "Bus timeouts", icon: "mdi:timer-alert",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
-	{key: BridgeChecksum, platform: "sensor", name: "Bus checksum errors", icon: "mdi:alert-circle",
+	{perBus: true, key: BridgeChecksum, platform: "sensor", name: "Bus checksum errors", icon: "mdi:alert-circle",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
-	{key: BridgeCollisions, platform: "sensor", name: "Bus collisions", icon: "mdi:call-merge",
+	{perBus: true, key: BridgeCollisions, platform: "sensor", name: "Bus collisions", icon: "mdi:call-merge",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
-	{key: BridgeEchoes, platform: "sensor", name: "Bus echoes", icon: "mdi:repeat",
+	{perBus: true, key: BridgeEchoes, platform: "sensor", name: "Bus echoes", icon: "mdi:repeat",
 		class: entityClass{StateClass: "total_increasing", Precision: 0}, category: "diagnostic"},
-	{key: BridgeBus, platform: "binary_sensor", name: "Bus",
+	{perBus: true, key: BridgeBus, platform: "binary_sensor", name: "Bus",
 		class: entityClass{DeviceClass: "connectivity", Precision: -1}, category: "diagnostic"},
-	{key: BridgeBusState, platform: "sensor", name: "Bus state", icon: "mdi:lan-pending", options: BusStates,
+	{perBus: true, key: BridgeBusState, platform: "sensor", name: "Bus state", icon: "mdi:lan-pending", options: BusStates,
 		class: entityClass{DeviceClass: "enum", Precision: -1}, category: "diagnostic"},
 	{key: BridgeResponseTime, platform: "sensor", name: "Average response time",
 		class: entityClass{DeviceClass: "duration", StateClass: "measurement", Unit: "s", Precision: 2}, category: "diagnostic"},
-	{key: BridgeLastScan, platform: "sensor", name: "Last scan",
+	{perBus: true, key: BridgeLastScan, platform: "sensor", name: "Last scan",
 		class: entityClass{DeviceClass: "timestamp", Precision: -1}, category: "diagnostic"},
-	{key: BridgeMetersFound, platform: "sensor", name: "Meters found", icon: "mdi:counter",
+	{perBus: true, key: BridgeMetersFound, platform: "sensor", name: "Meters found", icon: "mdi:counter",
 		class: entityClass{Precision: 0}, category: "diagnostic"},
 	{key: BridgeVersion, platform: "sensor", name: "Version", icon: "mdi:tag",
 		class: entityClass{Precision: -1}, category: "diagnostic"},
-	{key: BridgeScan, platform: "button", name: "Scan bus", icon: "mdi:magnify-scan", category: "config",
+	{perBus: true, key: BridgeScan, platform: "button", name: "Scan bus", icon: "mdi:magnify-scan", category: "config",
 		class: entityClass{Precision: -1}},
 	{key: BridgeReadAll, platform: "button", name: "Read all now", icon: "mdi:refresh",
 		class: entityClass{Precision: -1}},
@@ -151,7 +163,9 @@ var bridgeEntities = []bridgeEntity{
 // (connectivity and state, from its health) and its errors, response time, the last scan and the version; the buttons "Scan
 // bus" and "Read all now" and the log level select. It is the device the
 // meters name as via_device. Every entity but connectivity is available
-// while the bridge is online.
+// while the bridge is online. With o.Buses, the entities of a bus (its
+// connectivity, state, errors, last scan and scan button) come once per
+// bus, on BridgeBusTopic.
 func BridgeConfig(o Options) (Message, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -185,43 +199,55 @@ func BridgeConfig(o Options) (Message, error) {
 		QoS: 1,
 	}
 	for _, e := range bridgeEntities {
-		t := BridgeTopic(o, e.key)
-		c := component{
-			Platform:        e.platform,
-			Name:            e.name,
-			UniqueID:        devID + "_" + e.key,
-			DefaultEntityID: e.platform + "." + devID + "_" + e.key,
-			DeviceClass:     e.class.DeviceClass,
-			StateClass:      e.class.StateClass,
-			Unit:            e.class.Unit,
-			EntityCategory:  e.category,
-			Icon:            e.icon,
-			Availability:    avail,
+		if !e.perBus || len(o.Buses) == 0 {
+			cfg.Components[e.key] = bridgeComponent(e, BridgeTopic(o, e.key), e.key, e.name, devID, avail)
+			continue
 		}
-		if e.class.Precision >= 0 && e.platform == "sensor" && e.class.DeviceClass != "timestamp" {
-			c.Precision = &e.class.Precision
+		for _, bus := range o.Buses {
+			key := e.key + "_" + entityPart(bus)
+			cfg.Components[key] = bridgeComponent(e, BridgeBusTopic(o, bus, e.key), key, e.name+" ("+bus+")", devID, avail)
 		}
-		switch e.platform {
-		case "sensor", "binary_sensor":
-			c.StateTopic = t
-			if e.options != nil {
-				c.Options = e.options()
-			}
-		case "button":
-			c.CommandTopic = CommandTopic(t)
-			c.PayloadPress = PayloadPress
-		case "select":
-			c.StateTopic = t
-			c.CommandTopic = CommandTopic(t)
-			c.Options = LogLevels()
-		}
-		cfg.Components[e.key] = c
 	}
 	payload, err := json.Marshal(cfg)
 	if err != nil {
 		return Message{}, fmt.Errorf("hass: bridge config: %w", err)
 	}
 	return Message{Topic: discoveryTopic(o, devID), Payload: payload, Retain: true}, nil
+}
+
+// bridgeComponent is the component of the gateway's entity e on topic t,
+// under key with name.
+func bridgeComponent(e bridgeEntity, t, key, name, devID string, avail []availability) component {
+	c := component{
+		Platform:        e.platform,
+		Name:            name,
+		UniqueID:        devID + "_" + key,
+		DefaultEntityID: e.platform + "." + devID + "_" + key,
+		DeviceClass:     e.class.DeviceClass,
+		StateClass:      e.class.StateClass,
+		Unit:            e.class.Unit,
+		EntityCategory:  e.category,
+		Icon:            e.icon,
+		Availability:    avail,
+	}
+	if e.class.Precision >= 0 && e.platform == "sensor" && e.class.DeviceClass != "timestamp" {
+		c.Precision = &e.class.Precision
+	}
+	switch e.platform {
+	case "sensor", "binary_sensor":
+		c.StateTopic = t
+		if e.options != nil {
+			c.Options = e.options()
+		}
+	case "button":
+		c.CommandTopic = CommandTopic(t)
+		c.PayloadPress = PayloadPress
+	case "select":
+		c.StateTopic = t
+		c.CommandTopic = CommandTopic(t)
+		c.Options = LogLevels()
+	}
+	return c
 }
 
 // meterExtras are the entities the gateway adds to each meter: a "Read

@@ -37,6 +37,10 @@ type Options struct {
 	// broker: it becomes part of the gateway's device identifier (see
 	// BridgeDeviceID). Empty keeps the plain "mbus_bridge".
 	InstallationID string
+	// Buses names the buses of a gateway with several; each gets its own
+	// bus entities on the gateway's device (connectivity, state, errors,
+	// last scan, scan button). Empty: one bus, entities without names.
+	Buses []string
 }
 
 // Message is one MQTT publication.
@@ -76,6 +80,11 @@ func (o Options) withDefaults() (Options, error) {
 			if err := checkLevel(lvl); err != nil {
 				return o, fmt.Errorf("hass: %s %q: %w", p.what, p.v, err)
 			}
+		}
+	}
+	for _, b := range o.Buses {
+		if err := checkLevel(b); err != nil {
+			return o, fmt.Errorf("hass: bus %q: %w", b, err)
 		}
 	}
 	return o, nil

@@ -16,6 +16,13 @@ import (
 
 const maxFrame = mbus.MaxFrameLen
 
+// lookAgain and maxLooks bound the extra looks at the line of a read
+// that started too late to look before its deadline (see receive).
+const (
+	lookAgain = 10 * time.Millisecond
+	maxLooks  = 3
+)
+
 // answer is what a request expects back.
 type answer uint8
 
@@ -254,6 +261,7 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 	got := 0 // length of the answer at the start of buf, once it is whole
 	var garbage error
 	quietUntil := deadline.Add(time.Duration(maxFrame) * WireTime(1, m.baud))
+	looks := 0 // looks again after a deadline, see below
 	for {
 		if !setDeadline(deadline) {
 			return nil, ctx.Err()
@@ -265,8 +273,10 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 				buf = append(buf, 0)[:len(buf)]
 			}
 		}
+		began := time.Now()
 		n, err := m.port.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
+			looks = 0
 			m.stats.rx.Add(uint64(n))
 			buf = buf[:len(buf)+n]
 			deadline = time.Now().Add(m.interByte)
@@ -336,6 +346,18 @@ func (m *Master) receive(ctx context.Context, req []byte, want answer, deadline 
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, err
+		}
+		// A Read that starts after its deadline fails without looking at
+		// the line: a gateway held up on a busy machine between its
+		// request and the read would take an answer that came in time
+		// for a missing one, and a meter that is given up on moves on to
+		// its next telegram, so the reading is lost. Such a read looks
+		// again, briefly; one that waited on the line until its deadline
+		// does not, so a late answer stays late.
+		if looks < maxLooks && !began.Before(deadline.Add(-lookAgain)) {
+			looks++
+			deadline = time.Now().Add(lookAgain)
+			continue
 		}
 		switch {
 		case garbage != nil:

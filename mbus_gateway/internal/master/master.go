@@ -195,6 +195,13 @@ func AnswerTimeout(baud int) time.Duration {
 	return bits(answerBits, baud) + answerSlack
 }
 
+// GapTimeout is the longest silence tolerated between two bytes of one
+// frame, and how long the line must stay quiet after a garbled answer
+// before the next request.
+func GapTimeout(baud int) time.Duration {
+	return WireTime(interCharChars, baud) + schedulingSlack
+}
+
 // Stats are the master's counters since it was created.
 type Stats struct {
 	Requests       uint64 // frames sent, repeats included
@@ -284,7 +291,7 @@ func (m *Master) at(baud int) {
 	}
 	m.baud = baud
 	m.firstByte = AnswerTimeout(baud) + m.opts.Extra
-	m.interByte = WireTime(interCharChars, baud) + schedulingSlack + m.opts.Extra
+	m.interByte = GapTimeout(baud) + m.opts.Extra
 	m.quiet = bits(idleBits, baud) + quietSlack
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -396,5 +397,68 @@ func TestTimeouts(t *testing.T) {
 	}
 	if got, want := WireTime(5, 2400), 22916666*time.Nanosecond; got != want {
 		t.Errorf("WireTime(5, 2400): got %v, want %v", got, want)
+	}
+}
+
+// heldUpPort is a fakePort on a busy machine: for its first misses
+// reads the master is held up between setting the deadline and reading
+// until the deadline has passed, and the read fails without looking, as
+// a read on a Go file or socket does, whatever waits on the line.
+type heldUpPort struct {
+	*fakePort
+	misses int
+}
+
+func (p *heldUpPort) SetReadDeadline(t time.Time) error {
+	err := p.fakePort.SetReadDeadline(t)
+	if p.misses > 0 {
+		time.Sleep(time.Until(t) + time.Millisecond)
+	}
+	return err
+}
+
+func (p *heldUpPort) Read(b []byte) (int, error) {
+	if p.misses > 0 {
+		p.misses--
+		return 0, os.ErrDeadlineExceeded
+	}
+	return p.fakePort.Read(b)
+}
+
+// TestReadHeldUp: an answer that came in time is taken even when the
+// reads that should have found it started after their deadline, up to
+// maxLooks of them: no repeat, no timeout counted. Held up once more,
+// the exchange is repeated. (TestReadAnswers/slow: a read that waited
+// until its deadline does not look again.)
+func TestReadHeldUp(t *testing.T) {
+	good := telegram(t, 9, secA, 4000, false)
+	req := reqUD2(9, true)
+	for _, tt := range []struct {
+		misses, wantReqs int
+		wantTimeouts     uint64
+	}{{1, 1, 0}, {maxLooks, 1, 0}, {maxLooks + 1, 2, 1}} {
+		s := newScript().on(sndNKE(9), now(ack)).on(req, now(good), now(good))
+		p := &heldUpPort{fakePort: newFakePort(t, s.answer)}
+		m := New(p, fastOpts)
+		if err := m.Reset(t.Context(), 9); err != nil {
+			t.Fatal(err)
+		}
+		p.misses = tt.misses
+		res, err := m.Read(t.Context(), mbus.Address{Primary: 9})
+		if err != nil {
+			t.Fatalf("%d late reads: %v", tt.misses, err)
+		}
+		if got, want := energy(t, res.Telegrams[0]), 4.0; got != want {
+			t.Errorf("%d late reads: energy: got %v, want %v", tt.misses, got, want)
+		}
+		n := 0
+		for _, r := range p.requests() {
+			if bytes.Equal(r, req) {
+				n++
+			}
+		}
+		if st := m.Stats(); n != tt.wantReqs || st.Timeouts != tt.wantTimeouts {
+			t.Errorf("%d late reads: got %d REQ_UD2 and %d timeouts, want %d and %d", tt.misses, n, st.Timeouts, tt.wantReqs, tt.wantTimeouts)
+		}
 	}
 }

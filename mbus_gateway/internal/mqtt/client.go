@@ -147,6 +147,7 @@ func New(cfg Config, box Outbox, log zerolog.Logger, reg prometheus.Registerer) 
 			OriginSW:        cfg.Version,
 			OriginURL:       originURL,
 			InstallationID:  installationID(cfg.ClientID),
+			Buses:           cfg.Buses,
 		},
 		notify:     make(chan struct{}, 1),
 		avail:      make(chan struct{}, 1),

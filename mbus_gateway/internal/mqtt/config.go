@@ -47,6 +47,9 @@ type Config struct {
 	ExpireAfter int
 	// Version is the gateway version, announced as the discovery origin.
 	Version string
+	// Buses names the buses of a gateway with several: the gateway's
+	// device gets bus entities per bus (see hass.Options.Buses).
+	Buses []string
 
 	// OutboxMaxRows and OutboxMaxAge bound the outbox; 0 = no bound.
 	OutboxMaxRows int

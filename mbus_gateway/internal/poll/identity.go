@@ -43,8 +43,9 @@ func checkSender(res master.Result, addr mbus.Address) error {
 	return nil
 }
 
-// loadIdentities reads the stored identities and gives every meter its
-// own. Without them meters are identified again from their answers.
+// loadIdentities reads the stored identities into the registry and gives
+// every meter its own. Without them meters are identified again from
+// their answers.
 func (p *Poller) loadIdentities(ctx context.Context) {
 	if p.opts.Identities == nil {
 		return
@@ -54,39 +55,24 @@ func (p *Poller) loadIdentities(ctx context.Context) {
 		p.log.Error().Err(err).Msg("cannot read the meters' identities; meters are identified from their next answers")
 		return
 	}
+	p.reg.load(list)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, id := range list {
-		p.idents[id.Meter] = &id
-	}
 	for _, m := range p.meters {
 		p.attachLocked(m)
 	}
 }
 
-// attachLocked gives m the stored identity of its address, if there is
-// one that was not replaced.
+// attachLocked gives m the stored identity of its address on this bus,
+// if there is one that was not replaced.
 func (p *Poller) attachLocked(m *meterState) {
 	if m.ident != nil {
 		return
 	}
-	for _, id := range p.idents {
-		if id.Bus == p.opts.BusName && id.Address == m.addr && id.Replaced.IsZero() {
-			m.ident = id
-			p.renameLocked(m, id.Meter)
-			return
-		}
+	if id := p.reg.attach(p.opts.BusName, m); id != nil {
+		m.ident = id
+		p.renameLocked(m, id.Meter)
 	}
-}
-
-// inUseLocked reports whether a meter other than m is known as id.
-func (p *Poller) inUseLocked(id string, m *meterState) bool {
-	for _, o := range p.meters {
-		if o != m && o.ident != nil && o.ident.Meter == id {
-			return true
-		}
-	}
-	return false
 }
 
 // identifyLocked decides which meter rd is from and files it under that
@@ -123,12 +109,11 @@ func (p *Poller) identifyLocked(m *meterState, rd *reading.Reading, now time.Tim
 		return nil, nil, fmt.Errorf("read %s: %w (%s), not %s; taken as a replacement if it answers so again",
 			m.addr, ErrOtherMeter, describe(seen), describe(*m.ident))
 	default:
-		old := m.ident
-		old.Replaced = seen.FirstSeen
-		save = append(save, *old)
+		old := p.reg.replace(m, seen)
+		save = append(save, old)
 		ev = append(ev, availEvent{meter: old.Meter, online: false})
 		note := fmt.Sprintf("meter %s (%s) at address %s was replaced by %s on %s: it stays offline; remove its device in Home Assistant when it is no longer needed",
-			old.Meter, describe(*old), m.addr, describe(seen), now.UTC().Format(time.DateTime+" UTC"))
+			old.Meter, describe(old), p.where(m.addr), describe(seen), now.UTC().Format(time.DateTime+" UTC"))
 		p.notes = append(p.notes[max(0, len(p.notes)-maxNotes+1):], note)
 		p.log.Warn().Str("meter", old.Meter).Str("address", m.addr).Str("by", describe(seen)).Msg("meter replaced")
 		m.ident, m.suspect = nil, nil
@@ -139,35 +124,17 @@ func (p *Poller) identifyLocked(m *meterState, rd *reading.Reading, now time.Tim
 	return save, ev, nil
 }
 
-// assignLocked gives m, which has no identity, the one seen says: its
-// plain identifier, or one distinct from another meter's that has it. An
-// identity of the same meter that no configured meter holds (a meter moved
-// to another address, or swapped back) is taken over.
+// assignLocked gives m, which has no identity, the one seen says (see
+// Registry.assign) and warns when it clashes with another meter's.
 func (p *Poller) assignLocked(m *meterState, seen reading.Identity) *reading.Identity {
-	base := seen.Meter
-	id := base
-	for n := 1; ; n++ {
-		if n > 1 {
-			id = reading.DistinctID(base, p.opts.BusName, m.addr, n-1)
-		}
-		old := p.idents[id]
-		if old != nil && (!old.Same(seen) || p.inUseLocked(id, m)) {
-			continue
-		}
-		if old != nil {
-			seen.FirstSeen = old.FirstSeen
-		}
-		seen.Meter = id
-		ident := &seen
-		p.idents[id] = ident
-		m.ident = ident
-		if id != base {
-			p.log.Warn().Str("meter", id).Str("address", m.addr).Str("clashes_with", base).
-				Str("at", p.idents[base].Address).Msg("two meters with the same manufacturer and ID: given a distinct identifier")
-		}
-		p.renameLocked(m, id)
-		return ident
+	ident, clash := p.reg.assign(seen, m)
+	m.ident = ident
+	if clash != nil {
+		p.log.Warn().Str("meter", ident.Meter).Str("address", m.addr).Str("clashes_with", clash.Meter).
+			Str("at", clash.Address).Str("at_bus", clash.Bus).Msg("two meters with the same manufacturer and ID: given a distinct identifier")
 	}
+	p.renameLocked(m, ident.Meter)
+	return ident
 }
 
 // describe names a meter by what its header says.
@@ -200,6 +167,18 @@ func (p *Poller) saveIdentities(ctx context.Context, ids []reading.Identity) {
 	}
 }
 
+// where names address on this poller's bus for messages: the address
+// alone for the only bus.
+func (p *Poller) where(address string) string { return placed(p.opts.BusName, address) }
+
+// placed names an address on a bus for messages.
+func placed(bus, address string) string {
+	if bus == "" {
+		return address
+	}
+	return address + " on bus " + bus
+}
+
 // maxNotes bounds the notices about replaced meters kept for the status
 // page: a bus where meters keep changing needs the log, not a long page.
 const maxNotes = 10
@@ -215,9 +194,12 @@ func (p *Poller) identityWarningsLocked() []string {
 			continue
 		}
 		base := reading.MeterID(mbus.Header{ID: id.Serial, Manufacturer: id.Manufacturer}, m.addr)
-		if holder := p.idents[base]; id.Meter != base && holder != nil && p.inUseLocked(base, m) {
+		if id.Meter == base {
+			continue
+		}
+		if holder := p.reg.holder(base, m); holder != nil {
 			out = append(out, fmt.Sprintf("meters at addresses %s and %s both identify as %s: the one at %s is published as %s",
-				holder.Address, m.addr, describe(*id), m.addr, id.Meter))
+				placed(holder.Bus, holder.Address), p.where(m.addr), describe(*id), p.where(m.addr), id.Meter))
 		}
 	}
 	return append(out, p.notes...)

@@ -226,3 +226,39 @@ func TestIdentityOtherMeterNotStored(t *testing.T) {
 		}
 	})
 }
+
+// Two buses with a meter of the same manufacturer and ID at the same
+// address: the pollers share one registry, so the clash is found across
+// buses as within one, and the later meter gets an identifier with its
+// bus and address.
+func TestIdentityClashAcrossBuses(t *testing.T) {
+	ids := newFakeIdentities()
+	synctest.Test(t, func(t *testing.T) {
+		reg := NewRegistry()
+		ans := func(addr string, _ time.Duration) (time.Duration, master.Result, error) {
+			return time.Second, answerAs(byte(addr[0]-'0'), "KAM", "00000007", 0x04), nil
+		}
+		a := newHarness(t, Options{Meters: meters(1, time.Minute), Identities: ids, Registry: reg, BusName: "cellar"}, ans)
+		b := newHarness(t, Options{Meters: meters(1, time.Minute), Identities: ids, Registry: reg, BusName: "attic"}, ans)
+		a.start()
+		a.sleepUntil(30 * time.Second) // a's meter answers first
+		b.start()
+		b.sleepUntil(170 * time.Second)
+		a.stop(t)
+		b.stop(t)
+		if got, want := a.meterIDs("1"), []string{"kam_00000007", "kam_00000007", "kam_00000007"}; !slices.Equal(got, want) {
+			t.Errorf("readings on bus cellar: got %q, want %q", got, want)
+		}
+		got := b.meterIDs("1")
+		if len(got) == 0 || slices.ContainsFunc(got, func(id string) bool { return id != "kam_00000007_at_attic_1" }) {
+			t.Errorf("readings on bus attic: got %q, want all kam_00000007_at_attic_1", got)
+		}
+		want := "meters at addresses 1 on bus cellar and 1 on bus attic both identify as KAM 00000007 (heat_outlet): the one at 1 on bus attic is published as kam_00000007_at_attic_1"
+		if got := b.p.Warnings(); !slices.Equal(got, []string{want}) {
+			t.Errorf("warnings: got %q, want %q", got, want)
+		}
+	})
+	if got, want := ids.byAddress(), []string{"1 kam_00000007", "1 kam_00000007_at_attic_1"}; !slices.Equal(got, want) {
+		t.Errorf("stored identities: got %q, want %q", got, want)
+	}
+}

@@ -111,6 +111,7 @@ func (p *Poller) reconfigureLocked(m *meterState, cfg Meter, now time.Time) bool
 // removeLocked forgets m; see SetMeters.
 func (p *Poller) removeLocked(m *meterState) {
 	m.removed = true
+	p.reg.release(m)
 	if p.byKey[m.addr] == m {
 		delete(p.byKey, m.addr)
 	}

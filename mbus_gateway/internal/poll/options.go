@@ -117,6 +117,9 @@ type Options struct {
 	// identifiers of meters that share their manufacturer and ID with
 	// another (see reading.DistinctID); empty for the only bus.
 	BusName string
+	// Registry is shared by the pollers of all buses of a gateway, so that
+	// no identifier is given twice; nil gives the poller one of its own.
+	Registry *Registry
 	// Identities keeps the meters' identities across restarts; nil keeps
 	// them for this run only.
 	Identities IdentityStore

@@ -173,9 +173,9 @@ type Poller struct {
 	sinkStatus SinkStatus
 	// resets are the notices of the newest confirmed meter resets.
 	resets []string
-	// idents holds every identity known, replaced ones included, by
-	// identifier; unsaved those the IdentityStore has not taken yet.
-	idents  map[string]*reading.Identity
+	// reg holds the identities (shared with the other buses' pollers);
+	// unsaved are those the IdentityStore has not taken yet.
+	reg     *Registry
 	unsaved []reading.Identity
 	notes   []string // replacements since the start, for Warnings
 	// sinkDropped counts the readings dropped since the sink started
@@ -203,18 +203,21 @@ func New(opts Options, bus Bus, sink Sink, avail Availability, log zerolog.Logge
 		return nil, fmt.Errorf("poll: metrics: %w", err)
 	}
 	p := &Poller{
-		opts:   opts,
-		bus:    bus,
-		sink:   sink,
-		avail:  avail,
-		log:    log.With().Str("component", "poll").Logger(),
-		met:    met,
-		jit:    newJitterer(opts.Seed, opts.Jitter),
-		reqs:   make(chan request, 16),
-		wake:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		byKey:  make(map[string]*meterState),
-		idents: make(map[string]*reading.Identity),
+		opts:  opts,
+		bus:   bus,
+		sink:  sink,
+		avail: avail,
+		log:   log.With().Str("component", "poll").Logger(),
+		met:   met,
+		jit:   newJitterer(opts.Seed, opts.Jitter),
+		reqs:  make(chan request, 16),
+		wake:  make(chan struct{}, 1),
+		quit:  make(chan struct{}),
+		byKey: make(map[string]*meterState),
+		reg:   opts.Registry,
+	}
+	if p.reg == nil {
+		p.reg = NewRegistry()
 	}
 	p.addLocked(opts.Meters, time.Now())
 	return p, nil

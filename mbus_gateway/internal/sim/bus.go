@@ -58,6 +58,9 @@ type Options struct {
 	// sends the echo late, even after the answer; zero sends it as the
 	// request goes out.
 	EchoDelay time.Duration
+	// Record keeps a Transmission for every new telegram of every meter
+	// (see Bus.Sent): memory grows with each one, so it is for tests.
+	Record bool
 }
 
 // Bus is a software M-Bus with its meters. It is safe for concurrent use:
@@ -71,6 +74,9 @@ type Bus struct {
 	rng     *rand.Rand
 	frames  uint64 // requests decoded
 	garbage uint64 // bytes skipped while looking for a request
+	// lastReply are the whole telegrams of the reply put on the line
+	// last, see pulled.
+	lastReply []sentTx
 }
 
 // NewBus returns an empty bus.
@@ -95,11 +101,10 @@ func (b *Bus) AddMeter(m Meter) error {
 	if m.Name == "" {
 		m.Name = fmt.Sprintf("meter %d", len(b.meters)+1)
 	}
-	mt, err := newMeter(m)
+	mt, err := b.newMeter(m)
 	if err != nil {
-		return fmt.Errorf("sim: %w", err)
+		return err
 	}
-	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
 	b.meters = append(b.meters, mt)
 	return nil
 }
@@ -114,11 +119,10 @@ func (b *Bus) ReplaceMeter(m Meter) error {
 	if m.Name == "" {
 		m.Name = fmt.Sprintf("meter at %d", primary)
 	}
-	mt, err := newMeter(m)
+	mt, err := b.newMeter(m)
 	if err != nil {
-		return fmt.Errorf("sim: %w", err)
+		return err
 	}
-	mt.fixedAccess, mt.advance = b.opts.FixedAccessNumber, b.opts.Advance
 	kept := b.meters[:0:0]
 	at := -1
 	for _, old := range b.meters {
@@ -133,6 +137,16 @@ func (b *Bus) ReplaceMeter(m Meter) error {
 	}
 	b.meters = slices.Insert(kept, at, mt)
 	return nil
+}
+
+// newMeter is newMeter with the bus's options that each meter keeps.
+func (b *Bus) newMeter(m Meter) (*meter, error) {
+	mt, err := newMeter(m)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	mt.fixedAccess, mt.advance, mt.keep = b.opts.FixedAccessNumber, b.opts.Advance, b.opts.Record
+	return mt, nil
 }
 
 // Meters returns a snapshot of every meter, in the order they were added.
@@ -222,9 +236,9 @@ type reply struct {
 	segs []segment
 	// hangUp ends the conversation once segs are sent.
 	hangUp bool
-	// intact are the meters whose telegram goes out undamaged, in time
-	// and without colliding; see meter.noteIntact.
-	intact []*meter
+	// intact are the transmissions that go out undamaged, in time and
+	// without colliding; see meter.noteIntact.
+	intact []sentTx
 }
 
 var ack = []byte{0xE5}
@@ -239,6 +253,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.frames++
+	now := time.Now()
 	var answers []answer
 	speakers := 0
 	for _, m := range b.reached(f) {
@@ -246,7 +261,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 			continue
 		}
 		m.requests++
-		data := m.respond(f)
+		data := m.respond(f, now)
 		if data == nil || f.A == mbus.AddrBroadcast {
 			continue
 		}
@@ -256,6 +271,9 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 			speakers++
 			if a.telegram {
 				m.sent++
+				if r := m.record(m.cur); r != nil {
+					r.Copies++
+				}
 			}
 		}
 		answers = append(answers, a)
@@ -264,7 +282,7 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 	for _, a := range answers {
 		r.hangUp = r.hangUp || a.hangUp
 		if a.telegram && !a.silent && !a.damaged && !a.late && speakers == 1 {
-			r.intact = append(r.intact, a.meter)
+			r.intact = append(r.intact, sentTx{m: a.meter, n: a.meter.cur})
 		}
 	}
 	return r
@@ -275,16 +293,15 @@ func (b *Bus) handleAt(f mbus.Frame, raw []byte, lineBaud int) reply {
 const LateSlack = 20 * time.Millisecond
 
 // noteIntact counts the telegrams of a reply once they are on the line,
-// late when they left more than LateSlack after they were due.
-func (b *Bus) noteIntact(ms []*meter, late bool) {
-	if len(ms) == 0 {
-		return
-	}
+// late when they left more than LateSlack after they were due, and keeps
+// them as the last reply.
+func (b *Bus) noteIntact(txs []sentTx, late bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, m := range ms {
-		m.noteIntact(late)
+	for _, s := range txs {
+		s.m.noteIntact(s.n, late)
 	}
+	b.lastReply = txs
 }
 
 // reached lists the meters a request is for.
@@ -316,7 +333,7 @@ func isSndUD(f mbus.Frame) bool {
 func isSelect(f mbus.Frame) bool { return isSndUD(f) && f.CI == mbus.CISelect }
 
 // respond is the meter's protocol: its answer to f, or nil for silence.
-func (m *meter) respond(f mbus.Frame) []byte {
+func (m *meter) respond(f mbus.Frame, now time.Time) []byte {
 	if f.Type == mbus.FrameShort {
 		switch {
 		case f.C == mbus.CSndNKE:
@@ -326,7 +343,7 @@ func (m *meter) respond(f mbus.Frame) []byte {
 			}
 			return ack
 		case f.C&cMask == cReqUD2:
-			return m.next(f.C)
+			return m.next(f.C, now)
 		case f.C&cMask == cReqUD1:
 			return ack
 		}

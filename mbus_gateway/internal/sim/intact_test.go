@@ -112,7 +112,7 @@ func TestIntactLate(t *testing.T) {
 	} {
 		m := &meter{}
 		for _, l := range tt.copies {
-			m.noteIntact(l)
+			m.noteIntact(0, l)
 		}
 		if m.intact != tt.intact || m.late != tt.late {
 			t.Errorf("%s: got intact %d late %d, want %d %d", tt.name, m.intact, m.late, tt.intact, tt.late)

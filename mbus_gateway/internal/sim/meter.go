@@ -110,6 +110,10 @@ type meter struct {
 	// tx counts new telegrams chosen (retries excluded); cur is the
 	// transmission number of the telegram chosen last, see stamp.
 	tx, cur uint64
+	// keep is the bus's Options.Record; log holds one Transmission per
+	// transmission number when it is set.
+	keep bool
+	log  []Transmission
 }
 
 type faultState struct {
@@ -241,13 +245,16 @@ func (m *meter) reset() {
 	m.lastFCB = false
 }
 
-// next picks the telegram for a REQ_UD2 with control field c.
-func (m *meter) next(c byte) []byte {
+// next picks the telegram for a REQ_UD2 with control field c, arrived
+// at now.
+func (m *meter) next(c byte, now time.Time) []byte {
 	fcv, fcb := c&mbus.FCV != 0, c&mbus.FCB != 0
 	if !fcv || !m.answered || fcb != m.lastFCB {
-		// A new transmission, not the repeat of the last one.
+		// A new transmission, not the repeat of the last one; with FCV
+		// after an answer, the toggled FCB acknowledges that answer.
 		m.cur = m.tx
 		m.tx++
+		m.begin(now, fcv && m.answered)
 	}
 	switch {
 	case !fcv:
@@ -261,23 +268,34 @@ func (m *meter) next(c byte) []byte {
 		m.answered = true
 		m.lastFCB = fcb
 	}
-	return m.telegram(m.seq)
+	t := m.telegram(m.seq)
+	if r := m.record(m.cur); r != nil {
+		r.Access = accessIn(t)
+	}
+	return t
 }
 
-// noteIntact counts the current transmission as intact, once however
-// often it is repeated.
-func (m *meter) noteIntact(late bool) {
+// noteIntact counts transmission n as intact, once however often it is
+// repeated.
+func (m *meter) noteIntact(n uint64, late bool) {
+	r := m.record(n)
 	switch {
-	case m.intactTx != m.cur+1:
+	case m.intactTx != n+1:
 		m.intact++
-		m.intactTx = m.cur + 1
+		m.intactTx = n + 1
 		m.lateTx = late
 		if late {
 			m.late++
 		}
+		if r != nil {
+			r.Intact, r.Late = true, late
+		}
 	case m.lateTx && !late: // a repeat in time makes up for a late copy
 		m.late--
 		m.lateTx = false
+		if r != nil {
+			r.Late = false
+		}
 	}
 }
 
@@ -307,8 +325,10 @@ func (m *meter) status() MeterStatus {
 }
 
 // accessNumber is the access number the meter sent last.
-func (m *meter) accessNumber() byte {
-	t := m.telegram(m.seq)
+func (m *meter) accessNumber() byte { return accessIn(m.telegram(m.seq)) }
+
+// accessIn is the access number of the long frame t, 0 when it has none.
+func accessIn(t []byte) byte {
 	off, ok := accessOffset(t[dataOff-1])
 	if !ok || dataOff+off >= len(t)-2 {
 		return 0

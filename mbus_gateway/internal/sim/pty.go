@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/creack/pty"
 )
@@ -28,7 +29,15 @@ type PTY struct {
 	master *os.File
 	slave  *os.File // held open so the master never sees the line hang up
 	device string
+	line   *line
 	done   chan struct{}
+}
+
+// line lets Unplug cut the terminal between two writes of the bus, so
+// that it can tell what was still unread at that moment.
+type line struct {
+	mu  sync.Mutex
+	cut bool
 }
 
 // OpenPTY creates a pseudo-terminal and serves the bus on it until ctx is
@@ -81,30 +90,41 @@ func (p *PTY) Replug() error {
 		}
 	}
 	p.master, p.slave, p.device = master, slave, slave.Name()
+	p.line = &line{}
 	p.done = make(chan struct{})
-	go func(done chan struct{}) {
+	go func(done chan struct{}, l *line) {
 		defer close(done)
-		if err := p.bus.Serve(p.ctx, ptyConn{File: master, slave: slave}); err != nil {
+		if err := p.bus.Serve(p.ctx, ptyConn{File: master, slave: slave, line: l}); err != nil {
 			p.bus.opts.Log.Warn().Err(err).Str("device", slave.Name()).Msg("pty conversation ended")
 		}
-	}(p.done)
+	}(p.done, p.line)
 	return nil
 }
 
 // Unplug takes the terminal away: the serving goroutine stops, open
-// handles on the device fail, and the link is removed.
+// handles on the device fail, and the link is removed. A telegram whose
+// bytes the master had not all read yet goes with it (see
+// Transmission.Unplugged).
 func (p *PTY) Unplug() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.master == nil {
 		return nil
 	}
+	at := time.Now()
+	p.line.mu.Lock()
+	p.line.cut = true
+	unread := unreadBytes(p.slave)
+	p.line.mu.Unlock()
 	// Serve closes the master itself when ctx is cancelled.
 	err := p.master.Close()
 	if errors.Is(err, os.ErrClosed) {
 		err = nil
 	}
 	<-p.done
+	if unread > 0 {
+		p.bus.pulled(at)
+	}
 	err = errors.Join(err, p.slave.Close())
 	if p.link != "" {
 		if rerr := os.Remove(p.link); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
@@ -126,6 +146,17 @@ func (p *PTY) Close() error { return p.Unplug() }
 type ptyConn struct {
 	*os.File
 	slave *os.File
+	line  *line
+}
+
+// Write puts b on the line unless Unplug has cut it.
+func (c ptyConn) Write(b []byte) (int, error) {
+	c.line.mu.Lock()
+	defer c.line.mu.Unlock()
+	if c.line.cut {
+		return 0, os.ErrClosed
+	}
+	return c.File.Write(b)
 }
 
 // LineBaud is the speed the terminal side is set to, 0 if unknown.

@@ -47,3 +47,13 @@ func termiosBaud(f *os.File) int {
 	}
 	return speeds[t.Cflag&unix.CBAUD]
 }
+
+// unreadBytes is how many bytes wait in f's terminal input for a reader
+// (TIOCINQ); 0 when it cannot be told.
+func unreadBytes(f *os.File) int {
+	n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ) //nolint:gosec // G115: a descriptor fits an int
+	if err != nil {
+		return 0
+	}
+	return n
+}

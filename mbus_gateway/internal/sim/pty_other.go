@@ -12,3 +12,6 @@ func makeRaw(*os.File) error { return errors.New("pseudo-terminals are only supp
 
 // termiosBaud cannot tell the speed here.
 func termiosBaud(*os.File) int { return 0 }
+
+// unreadBytes cannot tell here.
+func unreadBytes(*os.File) int { return 0 }

@@ -12,32 +12,36 @@ import (
 // AddedMeter is a meter added on the status page: it is read from then
 // on, across restarts, besides the meters of the options.
 type AddedMeter struct {
+	// Bus is the name of the meter's bus, empty for the single bus of the
+	// single-bus options.
+	Bus string
 	// Address is the meter's address as mbus.Address.String gives it:
-	// "0"-"250" or 16 hex digits. It identifies the entry.
+	// "0"-"250" or 16 hex digits. With Bus it identifies the entry.
 	Address string
 	// Name is the name given on the page; may be empty.
 	Name string
 }
 
 // AddMeter keeps m, after the meters added before it; a meter already
-// kept at m.Address gets m.Name and keeps its place.
+// kept at m.Address on m.Bus gets m.Name and keeps its place.
 func (s *Store) AddMeter(ctx context.Context, m AddedMeter) error {
 	if m.Address == "" {
 		return errors.New("store: add meter: empty address")
 	}
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO added_meter (address, name) VALUES (?, ?)
-		 ON CONFLICT (address) DO UPDATE SET name = excluded.name`,
-		m.Address, m.Name)
+		`INSERT INTO added_meter (bus, address, name) VALUES (?, ?, ?)
+		 ON CONFLICT (bus, address) DO UPDATE SET name = excluded.name`,
+		m.Bus, m.Address, m.Name)
 	if err != nil {
 		return wrap("add meter "+m.Address, err)
 	}
 	return nil
 }
 
-// AddedMeters lists the meters added on the status page, oldest first.
+// AddedMeters lists the meters added on the status page, of all buses,
+// oldest first.
 func (s *Store) AddedMeters(ctx context.Context) ([]AddedMeter, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT address, name FROM added_meter ORDER BY seq`)
+	rows, err := s.db.QueryContext(ctx, `SELECT bus, address, name FROM added_meter ORDER BY seq`)
 	if err != nil {
 		return nil, wrap("added meters", err)
 	}
@@ -45,7 +49,7 @@ func (s *Store) AddedMeters(ctx context.Context) ([]AddedMeter, error) {
 	var out []AddedMeter
 	for rows.Next() {
 		var m AddedMeter
-		if err := rows.Scan(&m.Address, &m.Name); err != nil {
+		if err := rows.Scan(&m.Bus, &m.Address, &m.Name); err != nil {
 			return nil, wrap("added meters", err)
 		}
 		out = append(out, m)
@@ -56,10 +60,10 @@ func (s *Store) AddedMeters(ctx context.Context) ([]AddedMeter, error) {
 	return out, nil
 }
 
-// RemoveMeter forgets the added meter at address and reports whether
-// there was one.
-func (s *Store) RemoveMeter(ctx context.Context, address string) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM added_meter WHERE address = ?`, address)
+// RemoveMeter forgets the added meter at address on bus and reports
+// whether there was one.
+func (s *Store) RemoveMeter(ctx context.Context, bus, address string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM added_meter WHERE bus = ? AND address = ?`, bus, address)
 	if err != nil {
 		return false, wrap("remove meter "+address, err)
 	}

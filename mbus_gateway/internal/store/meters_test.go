@@ -21,11 +21,11 @@ func TestAddedMeters(t *testing.T) {
 	if err := s.AddMeter(ctx, AddedMeter{Address: "7", Name: "heat meter"}); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := s.RemoveMeter(ctx, "1234567801020304")
+	removed, err := s.RemoveMeter(ctx, "", "1234567801020304")
 	if err != nil || !removed {
 		t.Fatalf("RemoveMeter = %v, %v; want true, nil", removed, err)
 	}
-	if removed, err := s.RemoveMeter(ctx, "99"); err != nil || removed {
+	if removed, err := s.RemoveMeter(ctx, "", "99"); err != nil || removed {
 		t.Errorf("RemoveMeter(not added) = %v, %v; want false, nil", removed, err)
 	}
 	got, err := s.AddedMeters(ctx)

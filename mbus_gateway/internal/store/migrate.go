@@ -18,6 +18,7 @@ var migrations = []migration{
 	migrateV2,
 	migrateV3,
 	migrateV4,
+	migrateV5,
 }
 
 // migrateV1 is the first schema: outbox, last state per meter, key/value.
@@ -73,6 +74,38 @@ func migrateV4(ctx context.Context, tx *sql.Tx) error {
 			first_seen   INTEGER NOT NULL,
 			replaced     INTEGER NOT NULL
 		) WITHOUT ROWID`,
+	)
+}
+
+// migrateV5 gives the meters added on the status page and the meters
+// found by scans their bus: the same address may be used on two buses.
+// Rows from before are the single bus's, whose name is empty.
+func migrateV5(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx,
+		`CREATE TABLE added_meter_v5 (
+			seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+			bus     TEXT    NOT NULL,
+			address TEXT    NOT NULL,
+			name    TEXT    NOT NULL,
+			UNIQUE (bus, address)
+		)`,
+		`INSERT INTO added_meter_v5 (seq, bus, address, name) SELECT seq, '', address, name FROM added_meter`,
+		`DROP TABLE added_meter`,
+		`ALTER TABLE added_meter_v5 RENAME TO added_meter`,
+		`CREATE TABLE found_v5 (
+			bus          TEXT    NOT NULL,
+			address      TEXT    NOT NULL,
+			primary_addr INTEGER NOT NULL,
+			secondary    TEXT    NOT NULL,
+			manufacturer TEXT    NOT NULL,
+			medium       TEXT    NOT NULL,
+			first_seen   INTEGER NOT NULL,
+			last_seen    INTEGER NOT NULL,
+			PRIMARY KEY (bus, address)
+		) WITHOUT ROWID`,
+		`INSERT INTO found_v5 SELECT '', address, primary_addr, secondary, manufacturer, medium, first_seen, last_seen FROM found`,
+		`DROP TABLE found`,
+		`ALTER TABLE found_v5 RENAME TO found`,
 	)
 }
 

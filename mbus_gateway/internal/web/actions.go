@@ -22,6 +22,8 @@ import (
 type ScanRequest struct {
 	// Mode is "primary" or "secondary".
 	Mode string `json:"mode"`
+	// Bus names the bus to scan; empty means the first one.
+	Bus string `json:"bus,omitempty"`
 }
 
 // AddRequest is the body of POST /meters.
@@ -30,6 +32,8 @@ type AddRequest struct {
 	Address string `json:"address"`
 	// Name is optional, at most 64 characters, no control characters.
 	Name string `json:"name"`
+	// Bus names the meter's bus; empty means the first one.
+	Bus string `json:"bus,omitempty"`
 }
 
 // ReadResult is the answer of POST /meters/{meter}/read.
@@ -49,50 +53,55 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("scan mode %q: want primary or secondary", req.Mode))
 		return
 	}
-	pollerBusy := s.poller.Snapshot().Scan.Running
+	b, err := s.bus(req.Bus)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	pollerBusy := b.Poller.Snapshot().Scan.Running
 	s.mu.Lock()
-	busy := pollerBusy || s.scan.Running
+	busy := pollerBusy || b.scan.Running
 	if !busy {
-		s.scan = ScanStatus{Running: true, Mode: req.Mode, Started: time.Now().UTC(),
+		b.scan = ScanStatus{Running: true, Mode: req.Mode, Started: time.Now().UTC(),
 			Progress: poll.ScanProgress{Mode: req.Mode}, Found: []FoundMeter{}}
 		s.jobs.Add(1)
 	}
-	st := s.scan
+	st := b.scan
 	s.mu.Unlock()
 	if busy {
 		writeError(w, http.StatusConflict, "a scan is already running; wait for it to finish")
 		return
 	}
 	s.notify()
-	go s.runScan(req.Mode)
+	go s.runScan(b, req.Mode)
 	writeJSON(w, http.StatusAccepted, st)
 }
 
 // runScan runs one scan on the server's context: it outlives the
 // request that started it and ends with Run.
-func (s *Server) runScan(mode string) {
+func (s *Server) runScan(b *busSide, mode string) {
 	defer s.jobs.Done()
-	found, err := s.poller.Scan(s.ctx, mode, func(p poll.ScanProgress) {
+	found, err := b.Poller.Scan(s.ctx, mode, func(p poll.ScanProgress) {
 		s.mu.Lock()
-		s.scan.Progress = p
+		b.scan.Progress = p
 		s.mu.Unlock()
 		s.notify()
 	})
 	s.mu.Lock()
-	s.scan.Running = false
-	s.scan.Finished = time.Now().UTC()
-	s.scan.Found = foundMeters(found)
+	b.scan.Running = false
+	b.scan.Finished = time.Now().UTC()
+	b.scan.Found = foundMeters(found)
 	if err != nil {
 		if errors.Is(err, poll.ErrScanRunning) {
-			s.scan.Error = "a scan is already running; wait for it to finish"
+			b.scan.Error = "a scan is already running; wait for it to finish"
 		} else {
-			s.scan.Error = err.Error()
+			b.scan.Error = err.Error()
 		}
 	}
 	s.mu.Unlock()
 	s.notify()
 	if err != nil {
-		s.log.Warn().Err(err).Str("mode", mode).Msg("scan from page failed")
+		s.log.Warn().Err(err).Str("mode", mode).Str("bus", b.Name).Msg("scan from page failed")
 	}
 }
 
@@ -112,8 +121,13 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	req = AddRequest{Address: addr.String(), Name: name}
-	if err := s.adder.AddMeter(r.Context(), req.Address, req.Name); err != nil {
+	b, err := s.bus(req.Bus)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	req = AddRequest{Address: addr.String(), Name: name, Bus: b.Name}
+	if err := b.Adder.AddMeter(r.Context(), req.Address, req.Name); err != nil {
 		if errors.Is(err, ErrMeterExists) {
 			writeError(w, http.StatusConflict, err.Error())
 			return
@@ -122,7 +136,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "adding the meter failed: "+err.Error())
 		return
 	}
-	s.log.Info().Str("address", req.Address).Str("name", req.Name).Msg("meter added from page")
+	s.log.Info().Str("address", req.Address).Str("name", req.Name).Str("bus", b.Name).Msg("meter added from page")
 	s.notify()
 	writeJSON(w, http.StatusCreated, req)
 }
@@ -142,7 +156,9 @@ func checkName(name string) error {
 }
 
 // handleRead reads one meter now and answers with the reading. A meter
-// that does not answer gives 504, an unknown one 404.
+// that does not answer gives 504, an unknown one 404. The meter is looked
+// for on each bus in turn: identifiers are unique across buses, an
+// address is the first bus's that has a meter there.
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	if !requireJSON(w, r) {
 		return
@@ -161,7 +177,13 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	meter := r.PathValue("meter")
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	rd, err := s.poller.ReadNow(ctx, meter)
+	var rd reading.Reading
+	err := poll.ErrUnknownMeter
+	for _, b := range s.buses {
+		if rd, err = b.Poller.ReadNow(ctx, meter); !errors.Is(err, poll.ErrUnknownMeter) {
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, poll.ErrUnknownMeter):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no meter %q", meter))

@@ -183,68 +183,10 @@ func TestBrowser(t *testing.T) {
 	f.poller.scanning = make(chan struct{})
 	f.poller.update(func(s *poll.Snapshot) { s.Bus.Polls, s.Bus.Errors, s.Load = 1284, 3, 0.04 })
 
-	addon := httptest.NewServer(f.s.Handler())
-	t.Cleanup(addon.Close)
-	t.Cleanup(f.s.close) // ends event streams before the servers close
-	ha := supervisor(t, addon.URL)
-	page := ha.URL + "/api/hassio_ingress/" + ingressToken + "/"
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	// The browser must be gone before goleak looks and before the servers
-	// wait for its connections.
-	t.Cleanup(func() {
-		_ = chromedp.Cancel(ctx)
-		cancelTab()
-		cancelAlloc()
-	})
-	ctx, cancelRun := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancelRun)
-
-	// Exceptions, CSP violations and failed requests show up here.
-	var problems []string
-	messages := chromedp.Console(ctx)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancelRun(); wg.Wait() })
-	var mu sync.Mutex
-	wg.Go(func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == chromedp.ConsoleError {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line+1, m.Text))
-				mu.Unlock()
-			}
-		}
-	})
-
+	br := browse(t, browser, f.s)
+	ctx, run := br.ctx, br.run
+	page := br.page
 	heat := "#meter-kam_06855817"
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("%s: %v\nbrowser problems: %q\npage text:\n%s", what, err, problems, text)
-		}
-	}
 
 	run("open the page under the ingress prefix",
 		colorScheme("light"),
@@ -359,9 +301,97 @@ func TestBrowser(t *testing.T) {
 	warnings.set(nil)
 	run("warnings gone", chromedp.WaitNotVisible(chromedp.CSS("#warnings")))
 
-	cancelRun() // ends the console reader
-	wg.Wait()
-	if len(problems) > 0 {
-		t.Errorf("browser reported problems:\n%s", strings.Join(problems, "\n"))
+	br.finish()
+}
+
+// browserRun is a headless browser on a server's page behind the
+// stand-in ingress proxy, collecting the console's problems.
+type browserRun struct {
+	t    *testing.T
+	ctx  context.Context
+	page string // the page's URL under the ingress prefix
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	problems []string // exceptions, CSP violations, failed requests
+}
+
+// browse serves s's page through the ingress stand-in and opens a browser
+// on it, both stopped when the test ends.
+func browse(t *testing.T, browser string, s *Server) *browserRun {
+	t.Helper()
+	br := &browserRun{t: t}
+	addon := httptest.NewServer(s.Handler())
+	t.Cleanup(addon.Close)
+	t.Cleanup(s.close) // ends event streams before the servers close
+	ha := supervisor(t, addon.URL)
+	br.page = ha.URL + "/api/hassio_ingress/" + ingressToken + "/"
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	// The browser must be gone before goleak looks and before the servers
+	// wait for its connections.
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(ctx)
+		cancelTab()
+		cancelAlloc()
+	})
+	br.ctx, br.cancel = context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(br.cancel)
+
+	// Exceptions, CSP violations and failed requests show up here.
+	messages := chromedp.Console(br.ctx)
+	t.Cleanup(func() { br.cancel(); br.wg.Wait() })
+	br.wg.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError {
+				br.mu.Lock()
+				br.problems = append(br.problems, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line+1, m.Text))
+				br.mu.Unlock()
+			}
+		}
+	})
+	return br
+}
+
+// run carries out actions; a failure ends the test with the page's text
+// and the browser's problems.
+func (br *browserRun) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	br.t.Helper()
+	if err := chromedp.Do(br.ctx, actions...); err != nil {
+		text, _ := chromedp.Run(br.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		br.mu.Lock()
+		defer br.mu.Unlock()
+		br.t.Fatalf("%s: %v\nbrowser problems: %q\npage text:\n%s", what, err, br.problems, text)
+	}
+}
+
+// finish closes the browser's console and fails the test on any problem
+// it reported.
+func (br *browserRun) finish() {
+	br.t.Helper()
+	br.cancel() // ends the console reader
+	br.wg.Wait()
+	if len(br.problems) > 0 {
+		br.t.Errorf("browser reported problems:\n%s", strings.Join(br.problems, "\n"))
 	}
 }

@@ -29,12 +29,15 @@ func (s *Server) problems(ctx context.Context) []string {
 	if err := s.health.Check(cctx); err != nil {
 		out = append(out, "store: "+err.Error())
 	}
-	if sink := s.poller.Snapshot().Sink; sink.Failing {
-		msg := "outbox: readings cannot be stored"
-		if sink.LastError != "" {
-			msg += ": " + sink.LastError
+	for _, b := range s.buses {
+		if sink := b.Poller.Snapshot().Sink; sink.Failing {
+			msg := "outbox: readings cannot be stored"
+			if sink.LastError != "" {
+				msg += ": " + sink.LastError
+			}
+			out = append(out, msg)
+			break // one store for all buses: one problem
 		}
-		out = append(out, msg)
 	}
 	return out
 }

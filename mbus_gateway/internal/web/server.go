@@ -99,6 +99,18 @@ type BusInfo struct {
 	Collisions uint64 `json:"collisions"`
 }
 
+// Bus is one bus of a gateway with several: the page shows each and acts
+// on each (scan it, add a meter to it).
+type Bus struct {
+	// Name names the bus in /status and on the page.
+	Name string
+	// Poller and Adder act on the bus; both are required.
+	Poller Poller
+	Adder  MeterAdder
+	// Info describes the adapter and its counters; nil shows nothing.
+	Info func() BusInfo
+}
+
 // Defaults used by New for zero fields of Options.
 const (
 	DefaultListen        = ":8099"
@@ -134,6 +146,10 @@ type Options struct {
 	Version string
 	// Bus describes the bus adapter and its counters; nil shows nothing.
 	Bus func() BusInfo
+	// Buses are the gateway's buses, in order; nil means one bus: the
+	// poller and adder given to New, described by Bus. When set, the
+	// first one is what the single-bus fields of /status describe.
+	Buses []Bus
 	// Broker reports the MQTT connection; nil shows nothing.
 	Broker func() BrokerStatus
 	// OutboxDepth counts the readings not yet acknowledged by the broker;
@@ -163,8 +179,7 @@ type Options struct {
 // Server is the HTTP side of the gateway. Create it with New.
 type Server struct {
 	o      Options
-	poller Poller
-	adder  MeterAdder
+	buses  []*busSide
 	health Checker
 	allow  []netip.Prefix
 	proxy  netip.Addr // the ingress proxy, exempt from guard
@@ -182,8 +197,7 @@ type Server struct {
 	stop context.CancelFunc
 	jobs sync.WaitGroup
 
-	mu      sync.Mutex
-	scan    ScanStatus
+	mu      sync.Mutex    // guards the buses' scan states and changed
 	changed chan struct{} // closed (and replaced) when scan state changes
 
 	running     atomic.Bool
@@ -225,10 +239,12 @@ func New(o Options, p Poller, add MeterAdder, health Checker) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	buses := o.Buses
+	if len(buses) == 0 {
+		buses = []Bus{{Poller: p, Adder: add, Info: o.Bus}}
+	}
 	s := &Server{
 		o:       o,
-		poller:  p,
-		adder:   add,
 		health:  health,
 		allow:   allow,
 		proxy:   netip.MustParseAddr(DefaultIngressSource),
@@ -240,10 +256,38 @@ func New(o Options, p Poller, add MeterAdder, health Checker) (*Server, error) {
 		changed: make(chan struct{}),
 		ready:   make(chan struct{}),
 	}
+	for i, b := range buses {
+		if b.Poller == nil || b.Adder == nil {
+			return nil, fmt.Errorf("web: bus %d (%s): poller and meter adder are required", i, b.Name)
+		}
+		s.buses = append(s.buses, &busSide{Bus: b})
+	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.ingress = s.routes(true)
 	s.metrics = s.routes(false)
 	return s, nil
+}
+
+// busSide is a bus and the state of the scan started on it from the page
+// (guarded by Server.mu).
+type busSide struct {
+	Bus
+	scan ScanStatus
+}
+
+// bus finds the bus named name; "" is the first one.
+func (s *Server) bus(name string) (*busSide, error) {
+	if name == "" {
+		return s.buses[0], nil
+	}
+	names := make([]string, len(s.buses))
+	for i, b := range s.buses {
+		if b.Name == name {
+			return b, nil
+		}
+		names[i] = b.Name
+	}
+	return nil, fmt.Errorf("no bus %q: want one of %s", name, strings.Join(names, ", "))
 }
 
 // parseAllow reads IP addresses and CIDR prefixes.

@@ -18,13 +18,16 @@ import (
 type Status struct {
 	// Time is when the document was made (server clock), so that clients
 	// can show ages without trusting their own clock.
-	Time     time.Time     `json:"time"`
-	Versions Versions      `json:"versions"`
-	Bus      BusStatus     `json:"bus"`
-	Scan     ScanStatus    `json:"scan"`
-	Outbox   OutboxStatus  `json:"outbox"`
-	Broker   *BrokerStatus `json:"broker"` // null when not known
-	Meters   []MeterStatus `json:"meters"`
+	Time     time.Time `json:"time"`
+	Versions Versions  `json:"versions"`
+	// Bus and Scan are the first bus's; Buses lists every bus (one
+	// entry for the single-bus options).
+	Bus    BusStatus     `json:"bus"`
+	Scan   ScanStatus    `json:"scan"`
+	Buses  []BusEntry    `json:"buses"`
+	Outbox OutboxStatus  `json:"outbox"`
+	Broker *BrokerStatus `json:"broker"` // null when not known
+	Meters []MeterStatus `json:"meters"`
 	// Warnings are problems the user should act on (Options.Warnings);
 	// an empty list when there are none.
 	Warnings []string `json:"warnings"`
@@ -56,6 +59,8 @@ type Versions struct {
 // BusStatus is the bus adapter (BusInfo, flattened into the object) and
 // the poller's view of it.
 type BusStatus struct {
+	// Name is the bus's name; empty when the gateway was given no names.
+	Name string `json:"name,omitempty"`
 	BusInfo
 	// State is the bus health's (package bushealth): up, suspect, down
 	// or reopening; Since is when it was entered.
@@ -68,6 +73,13 @@ type BusStatus struct {
 	// Load is the share of bus time the schedule needs; above 1 the
 	// intervals cannot all be kept.
 	Load float64 `json:"load"`
+}
+
+// BusEntry is one bus in Status.Buses: its state and the scan started on
+// it from the page.
+type BusEntry struct {
+	BusStatus
+	Scan ScanStatus `json:"scan"`
 }
 
 // ScanStatus is the running or last scan started from the page.
@@ -118,7 +130,9 @@ type OutboxStatus struct {
 // MeterStatus is one configured meter.
 type MeterStatus struct {
 	// ID is the identifier used in topics, e.g. "kam_06855817".
-	ID              string  `json:"id"`
+	ID string `json:"id"`
+	// Bus is the name of the meter's bus, as in BusStatus.
+	Bus             string  `json:"bus,omitempty"`
 	Address         string  `json:"address"`
 	Name            string  `json:"name,omitempty"`
 	Manufacturer    string  `json:"manufacturer,omitempty"`
@@ -150,11 +164,17 @@ type MeterStatus struct {
 // status assembles the document. Outbox and broker come from callbacks
 // that may block briefly; ctx bounds them.
 func (s *Server) status(ctx context.Context) Status {
-	snap := s.poller.Snapshot()
 	st := Status{
 		Time:     time.Now().UTC(),
 		Versions: Versions{Gateway: s.o.Version, Go: runtime.Version()},
-		Bus: BusStatus{
+		Buses:    make([]BusEntry, 0, len(s.buses)),
+		Meters:   []MeterStatus{},
+		Warnings: []string{},
+	}
+	for _, b := range s.buses {
+		snap := b.Poller.Snapshot()
+		e := BusEntry{BusStatus: BusStatus{
+			Name:      b.Name,
 			State:     snap.Bus.State,
 			Since:     snap.Bus.Since,
 			Polls:     snap.Bus.Polls,
@@ -162,24 +182,33 @@ func (s *Server) status(ctx context.Context) Status {
 			LastError: snap.Bus.LastError,
 			RetryAt:   snap.Bus.RetryAt,
 			Load:      snap.Load,
-		},
-		Outbox: OutboxStatus{
-			Pending:   snap.Sink.Pending,
-			Failing:   snap.Sink.Failing,
-			Dropped:   snap.Sink.Dropped,
-			LastError: snap.Sink.LastError,
-		},
-		Meters:   make([]MeterStatus, 0, len(snap.Meters)),
-		Warnings: []string{},
+		}}
+		if b.Info != nil {
+			e.BusInfo = b.Info()
+		}
+		st.Outbox.Pending += snap.Sink.Pending
+		st.Outbox.Failing = st.Outbox.Failing || snap.Sink.Failing
+		st.Outbox.Dropped += snap.Sink.Dropped
+		if st.Outbox.LastError == "" {
+			st.Outbox.LastError = snap.Sink.LastError
+		}
+		for _, m := range snap.Meters {
+			ms := meterStatus(m)
+			ms.Bus = b.Name
+			st.Meters = append(st.Meters, ms)
+		}
+		s.mu.Lock()
+		e.Scan = b.scan
+		e.Scan.Found = markConfigured(b.scan.Found, snap.Meters)
+		s.mu.Unlock()
+		st.Buses = append(st.Buses, e)
 	}
+	st.Bus, st.Scan = st.Buses[0].BusStatus, st.Buses[0].Scan
 	if s.o.Warnings != nil {
 		st.Warnings = append(st.Warnings, s.o.Warnings()...)
 	}
 	if s.o.Salvage != nil {
 		st.Salvage = s.o.Salvage()
-	}
-	if s.o.Bus != nil {
-		st.Bus.BusInfo = s.o.Bus()
 	}
 	if s.o.Broker != nil {
 		b := s.o.Broker()
@@ -195,13 +224,6 @@ func (s *Server) status(ctx context.Context) Status {
 			st.Outbox.Depth = &n
 		}
 	}
-	for _, m := range snap.Meters {
-		st.Meters = append(st.Meters, meterStatus(m))
-	}
-	s.mu.Lock()
-	st.Scan = s.scan
-	st.Scan.Found = markConfigured(s.scan.Found, snap.Meters)
-	s.mu.Unlock()
 	return st
 }
 

@@ -162,11 +162,11 @@
   function draw() {
     const st = state.status;
     renderWarnings(st.warnings || []);
-    renderBus(st.bus);
+    renderBuses(st.buses && st.buses.length ? st.buses : [st.bus]);
     renderBroker(st.broker);
     renderOutbox(st.outbox);
     renderMeters(st.meters || []);
-    renderScan(st.scan);
+    renderScan(scanOf(st));
     $("foot").textContent = "Gateway " + (st.versions.gateway || "dev") + " · " + st.versions.go;
   }
 
@@ -175,11 +175,49 @@
     $("warnings").hidden = list.length === 0;
   }
 
-  function renderBus(b) {
+  // renderBuses fills the bus card with the first bus and one card per
+  // further bus after it, named when there are several; the scan form
+  // offers each bus.
+  function renderBuses(buses) {
+    const several = buses.length > 1;
+    let prev = $("bus-card");
+    buses.forEach((b, i) => {
+      let card = i === 0 ? prev : document.getElementById("bus-card-" + i);
+      if (!card) {
+        card = el("article", { class: "card", id: "bus-card-" + i },
+          el("div", { class: "card-head" }, el("h2"), el("span", { class: "pill" })),
+          el("dl", { class: "facts" }),
+          el("p", { class: "error", hidden: true }));
+        prev.after(card);
+      }
+      card.querySelector("h2").textContent = several ? "Bus " + b.name : "Bus";
+      renderBus(b, card.querySelector(".pill"), card.querySelector("dl"), card.querySelector(".error"));
+      prev = card;
+    });
+    for (let i = buses.length; document.getElementById("bus-card-" + i); i++) document.getElementById("bus-card-" + i).remove();
+    const select = $("scan-bus");
+    const names = buses.map((b) => b.name || "");
+    if (select.dataset.names !== names.join("\n")) {
+      const chosen = select.value;
+      select.dataset.names = names.join("\n");
+      select.replaceChildren(...names.map((n) => el("option", { value: n, text: n || "Bus" })));
+      if (names.includes(chosen)) select.value = chosen;
+    }
+    $("scan-bus-field").hidden = !several;
+  }
+
+  // scanOf is the scan of the bus chosen in the scan form.
+  function scanOf(st) {
+    const name = $("scan-bus").value;
+    const b = (st.buses || []).find((x) => (x.name || "") === name);
+    return b ? b.scan : st.scan;
+  }
+
+  function renderBus(b, pill, facts, error) {
     const tones = { up: ["Up", "ok"], suspect: ["Suspect", "warn"], down: ["Down", "err"], reopening: ["Reopening", "warn"] };
     const [label, tone] = tones[b.state] || [words(b.state), ""];
-    setPill($("bus-state"), label, tone);
-    setFacts($("bus"), [
+    setPill(pill, label, tone);
+    setFacts(facts, [
       ["Port", b.device || "—"],
       b.baud ? ["Baud rate", integerFormat.format(b.baud)] : null,
       ["Reads", integerFormat.format(b.polls)],
@@ -190,7 +228,7 @@
       b.state !== "up" && b.since ? ["Since", ago(b.since)] : null,
       b.retry_at ? ["Next try", ago(b.retry_at)] : null,
     ]);
-    setError($("bus-error"), b.last_error);
+    setError(error, b.last_error);
   }
 
   // linkErrors are errors of single answers on the line: timed out,
@@ -299,7 +337,8 @@
 
   function updateMeter(c, m) {
     c.name.textContent = m.name || m.id;
-    c.sub.textContent = ["Address " + m.address, m.manufacturer, words(m.medium), m.header && m.header.id]
+    const several = state.status.buses && state.status.buses.length > 1;
+    c.sub.textContent = [several && m.bus ? "Bus " + m.bus : null, "Address " + m.address, m.manufacturer, words(m.medium), m.header && m.header.id]
       .filter((x) => x).join(" · ");
     const [label, tone] = breaker(m);
     setPill(c.pill, label, tone);
@@ -379,6 +418,7 @@
     const running = !!(sc && sc.running);
     $("scan-start").disabled = running;
     $("scan-mode").disabled = running;
+    $("scan-bus").disabled = running;
     $("scan-progress").hidden = !running;
     if (running) {
       const p = sc.progress || {};
@@ -429,7 +469,7 @@
   async function addMeter(address, input, button) {
     button.disabled = true;
     try {
-      await post("meters", { address: address, name: input.value.trim() });
+      await post("meters", { address: address, name: input.value.trim(), bus: $("scan-bus").value });
       toast("Added meter " + (input.value.trim() || address) + ".");
       refresh();
     } catch (e) {
@@ -443,7 +483,7 @@
     $("scan-start").disabled = true;
     try {
       // The answer may be older than an event already shown: fetch anew.
-      await post("scan", { mode: $("scan-mode").value });
+      await post("scan", { mode: $("scan-mode").value, bus: $("scan-bus").value });
       refresh();
     } catch (e) {
       setError($("scan-error"), e.message);
@@ -519,6 +559,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("scan-form").addEventListener("submit", startScan);
+    $("scan-bus").addEventListener("change", () => { if (state.status) draw(); });
     // Ages ("2 min ago") move on between updates.
     setInterval(() => { if (state.status) draw(); }, 10000);
     refresh();
