@@ -126,6 +126,21 @@ func (m *master) fill(deadline time.Time) {
 	}
 }
 
+// settle sends SND_NKE to sentinel, a meter of its own, after n
+// requests and waits for its E5: the bus answers in turn, so by then
+// every answer before it is out and counted, however long a busy machine
+// held them up. It leaves the buffer empty.
+func (m *master) settle(bus *Bus, sentinel byte, n int) {
+	m.t.Helper()
+	if _, err := m.conn.Write(sndNKE(m.t, sentinel)); err != nil {
+		m.t.Fatal(err)
+	}
+	for len(m.buf) == 0 || m.buf[len(m.buf)-1] != ack[0] || bus.Stats().Requests <= uint64(n) {
+		m.fill(time.Now().Add(readWait))
+	}
+	m.buf = nil
+}
+
 // readAll returns what is buffered plus what arrives until the line has
 // been idle for idle.
 func (m *master) readAll(idle time.Duration) []byte {

@@ -70,10 +70,7 @@ func TestIntactCounts(t *testing.T) {
 			if tt.twin {
 				meters = append(meters, Meter{Primary: 7, Telegrams: [][]byte{frameFile(t, "kamstrup_multical_601.hex")}})
 			}
-			// A meter of its own for the last request: the bus answers in
-			// turn, so its E5 comes once every answer before it is out and
-			// counted, however long a busy machine held them up.
-			meters = append(meters, Meter{Primary: 8, Telegrams: [][]byte{kam}})
+			meters = append(meters, Meter{Primary: 8, Telegrams: [][]byte{kam}}) // for settle
 			bus := newBus(t, Options{}, meters...)
 			m := serveTCP(t, bus)
 			for _, fcb := range tt.fcbs {
@@ -82,12 +79,7 @@ func TestIntactCounts(t *testing.T) {
 				}
 				m.readAll(100 * time.Millisecond) // whatever comes, or silence
 			}
-			if _, err := m.conn.Write(sndNKE(t, 8)); err != nil {
-				t.Fatal(err)
-			}
-			for len(m.buf) == 0 || m.buf[len(m.buf)-1] != ack[0] || bus.Stats().Requests <= uint64(len(tt.fcbs)) {
-				m.fill(time.Now().Add(readWait))
-			}
+			m.settle(bus, 8, len(tt.fcbs))
 			st := bus.Meters()[0]
 			if st.Transmissions != tt.transmissions || st.Intact != tt.intact {
 				t.Errorf("got transmissions %d intact %d, want %d %d", st.Transmissions, st.Intact, tt.transmissions, tt.intact)
