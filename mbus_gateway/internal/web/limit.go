@@ -62,8 +62,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		n := l.open
 		if n >= l.general+l.reserve {
 			l.mu.Unlock()
+			l.refused.Add(1) // before Close: whoever sees the close sees the count
 			_ = c.Close()
-			l.refused.Add(1)
 			continue
 		}
 		l.open++
