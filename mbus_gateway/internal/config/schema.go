@@ -9,6 +9,7 @@ import (
 
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/logging"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/mbus"
+	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/transport"
 )
 
@@ -47,8 +48,8 @@ var options = []field[Options]{
 	durationField("response_timeout_extra", 0, time.Millisecond, func(o *Options) *time.Duration { return &o.ResponseTimeoutExtra }),
 	stringField("log_level", "info", func(o *Options) *string { return &o.LogLevel }),
 	stringField("log_format", "text", func(o *Options) *string { return &o.LogFormat }),
-	intField("web_port", 8099, func(o *Options) *int { return &o.WebPort }),
-	{key: "web_allow", def: []any{"172.30.32.2"}, decode: decodeWebAllow},
+	intField("web_port", supervisor.IngressPort, func(o *Options) *int { return &o.WebPort }),
+	{key: "web_allow", def: []any{supervisor.IngressProxy}, decode: decodeWebAllow},
 	intField("metrics_port", 9105, func(o *Options) *int { return &o.MetricsPort }),
 	stringField("metrics_bind", "127.0.0.1", func(o *Options) *string { return &o.MetricsBind }),
 	stringField("data_dir", "/data", func(o *Options) *string { return &o.DataDir }),

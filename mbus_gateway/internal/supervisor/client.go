@@ -25,6 +25,14 @@ import (
 // DefaultBaseURL is where the Supervisor answers inside an add-on.
 const DefaultBaseURL = "http://supervisor"
 
+// Ingress: Home Assistant's proxy forwards the add-on's panel to this port
+// (the manifest's default ingress_port), and its requests come from this
+// address only.
+const (
+	IngressPort  = 8099
+	IngressProxy = "172.30.32.2"
+)
+
 // DefaultTimeout bounds one request when the caller's context has no
 // deadline: the Supervisor answers in milliseconds, and a gateway that
 // waits for it forever would never start.

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ import (
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/master"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/poll"
 	"github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/reading"
+	sup "github.com/mbus-gateway/mbus-gateway/mbus_gateway/internal/supervisor"
 )
 
 // Poller is the bus side the page shows and acts on; *poll.Poller
@@ -113,8 +115,7 @@ type Bus struct {
 
 // Defaults used by New for zero fields of Options.
 const (
-	DefaultListen        = ":8099"
-	DefaultIngressSource = "172.30.32.2"
+	DefaultIngressSource = sup.IngressProxy
 	DefaultRefresh       = time.Second
 	DefaultKeepalive     = 15 * time.Second
 )
@@ -130,7 +131,8 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// Listen is the ingress listener's address; empty means DefaultListen.
+	// Listen is the ingress listener's address; empty means the ingress
+	// port (sup.IngressPort) on every interface.
 	Listen string
 	// Allow lists the IP addresses and CIDR prefixes that may use the
 	// ingress listener; nil means DefaultIngressSource only.
@@ -216,7 +218,7 @@ func New(o Options, p Poller, add MeterAdder, health Checker) (*Server, error) {
 		return nil, errors.New("web: Options.Gatherer is required")
 	}
 	if o.Listen == "" {
-		o.Listen = DefaultListen
+		o.Listen = ":" + strconv.Itoa(sup.IngressPort)
 	}
 	if o.Allow == nil {
 		o.Allow = []string{DefaultIngressSource}
